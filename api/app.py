@@ -1,0 +1,86 @@
+"""The Litestar application: ``/v1`` resources, OpenAPI 3.1 at ``/schema``, problem+json everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.auth import authenticate
+from api.context import Ctx, provide_ctx
+from api.errors import EXCEPTION_HANDLERS
+from api.middleware import RequestIdMiddleware
+from api.openapi import finish_openapi
+from api.routes import V1_ROUTES
+from api.routes.health import healthz, readyz
+from api.temporal import TemporalClientProvider
+from core.runtime.endpoints import admin_database_url, temporal_address
+from core.settings import Settings, app_url_for, load_settings
+from persistence.db import make_engine, make_sessionmaker
+
+API_DESCRIPTION = """
+agencyflow API. Authenticate with `Authorization: Bearer <API key>`.
+
+Conventions: every error is RFC 9457 `application/problem+json` (422 lists each bad field by JSON
+pointer); lists use cursor pagination (`limit`, `cursor`, `next_cursor`); single resources carry an
+`ETag` and updates honour `If-Match` (412 when stale); creating POSTs accept `Idempotency-Key`; every
+response carries `X-Request-Id`. Another organisation's ids answer 404.
+"""
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Litestar:
+    settings = settings or load_settings()
+    app_db_url = database_url or app_url_for(admin_database_url(settings))
+
+    async def on_startup(app: Litestar) -> None:
+        app.state.engine = make_engine(app_db_url, pool_size=20, max_overflow=20)
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        app.state.temporal_client = TemporalClientProvider(temporal_address(settings), settings.temporal_namespace)
+        app.state.settings = settings
+
+    async def on_shutdown(app: Litestar) -> None:
+        await app.state.engine.dispose()
+
+    v1 = Router(
+        path="/v1",
+        route_handlers=V1_ROUTES,
+        dependencies={"ctx": Provide(provide_ctx)},
+        security=[{"apiKey": []}],
+    )
+    openapi = OpenAPIConfig(
+        title="agencyflow",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", description="afk_… API key"),
+            }
+        ),
+        use_handler_docstrings=True,
+    )
+    app = Litestar(
+        route_handlers=[healthz, readyz, v1],
+        before_request=authenticate,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestIdMiddleware],
+        openapi_config=openapi,
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        request_max_body_size=settings.max_body_bytes,
+        signature_namespace={"Ctx": Ctx},
+        debug=False,
+        logging_config=None,
+    )
+    finish_openapi(app)
+    return app
+
+
+def openapi_document(app: Litestar | None = None) -> dict[str, Any]:
+    app = app or create_app(database_url="postgresql://unused@127.0.0.1/unused")
+    return app.openapi_schema.to_schema()

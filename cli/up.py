@@ -1,0 +1,188 @@
+"""``agencyflow up``: the whole product on one machine, started in dependency order and stopped in reverse.
+
+PostgreSQL and Temporal come first (embedded unless URLs are given), then migrations and demo data, then
+the worker and the API as child processes. Ctrl-C (or SIGTERM) stops the children, then Temporal, then
+PostgreSQL; a second run reuses the same data under ``.agencyflow/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+
+from cli.database import prepare_database, start_postgres
+from cli.demo import database_is_empty, load_demo
+from core.runtime.endpoints import temporal_address
+from core.runtime.postgres import port_is_free
+from core.runtime.temporal import TemporalDevServer, port_open
+from core.settings import Settings
+from persistence.db import make_engine, make_sessionmaker
+
+console = Console()
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def demo_key_path(settings: Settings) -> Path:
+    return settings.home / "demo-api-key.txt"
+
+
+async def ensure_demo(settings: Settings, admin_url: str, app_url: str) -> str | None:
+    admin_engine = make_engine(admin_url, pool_size=1, max_overflow=0)
+    try:
+        async with make_sessionmaker(admin_engine)() as session:
+            empty = await database_is_empty(session)
+    finally:
+        await admin_engine.dispose()
+    path = demo_key_path(settings)
+    if not empty:
+        return path.read_text().strip() if path.exists() else None
+    engine = make_engine(app_url, pool_size=2, max_overflow=0)
+    try:
+        keys = await load_demo(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(keys[0].token + "\n")
+    path.chmod(0o600)
+    return keys[0].token
+
+
+def _wait_http(url_host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StartupError(f"process exited early with code {process.returncode}")
+        if port_open(url_host, port):
+            return
+        time.sleep(0.1)
+    raise StartupError(f"nothing listening on {url_host}:{port} after {timeout:.0f} s")
+
+
+def _child(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = open(log, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", *args],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes] | None, name: str, timeout: float = 20) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        console.print(f"[yellow]{name} did not stop in {timeout:.0f} s; killing it[/]")
+        process.kill()
+        process.wait(5)
+
+
+def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
+    started = time.monotonic()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    logs = settings.home / "logs"
+    logs.mkdir(exist_ok=True)
+    if not port_is_free(settings.api_host, settings.api_port):
+        console.print(
+            f"[red]Port {settings.api_host}:{settings.api_port} is already in use.[/] Stop the other program "
+            "(another `make run`?) or set AGENCYFLOW_API_PORT."
+        )
+        return 2
+    temporal: TemporalDevServer | None = None
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    pg_server = None
+    try:
+        console.print("[bold]agencyflow[/] starting…")
+        admin_url, pg_server = start_postgres(settings)
+        console.print(
+            f"  PostgreSQL   {'embedded, data in ' + str(settings.pg_data_dir) if pg_server else 'external'}"
+        )
+        app_url = prepare_database(admin_url)
+        console.print("  migrations   applied")
+        if settings.temporal_address is None:
+            temporal = TemporalDevServer(
+                db_path=settings.temporal_db_path,
+                port=7233,
+                ui_port=settings.temporal_ui_port,
+                log_path=logs / "temporal.log",
+            )
+            temporal.start()
+            console.print(f"  Temporal     dev server, state in {settings.temporal_db_path}")
+        else:
+            console.print(f"  Temporal     {settings.temporal_address}")
+        token = asyncio.run(ensure_demo(settings, admin_url, app_url)) if with_demo else None
+        env = {
+            **os.environ,
+            "AGENCYFLOW_DATABASE_URL": admin_url,
+            "AGENCYFLOW_APP_DATABASE_URL": app_url,
+            "AGENCYFLOW_TEMPORAL_ADDRESS": temporal_address(settings),
+            "AGENCYFLOW_HOME": str(settings.home),
+        }
+        children.append(("worker", _child(["worker"], env, logs / "worker.log")))
+        api = _child(["api"], env, logs / "api.log")
+        children.append(("api", api))
+        _wait_http(settings.api_host, settings.api_port, api, timeout=60)
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        lines = [
+            f"API          {base}   (docs: {base}/schema, swagger: {base}/schema/swagger)",
+            f"Ready check  {base}/readyz",
+        ]
+        if temporal is not None:
+            lines.append(f"Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
+        lines.append(f"Logs         {logs}")
+        lines.append(f"Started in {time.monotonic() - started:.1f} s. Ctrl-C stops everything.")
+        console.print(Panel("\n".join(lines), title="agencyflow is running", expand=False))
+        if token:
+            # Outside the panel so the long token is never wrapped when copied.
+            console.print("Demo API key (owner of the demo org 'northwind'):", soft_wrap=True)
+            console.print(token, soft_wrap=True, highlight=False)
+            console.print(
+                f"Try: curl -H 'Authorization: Bearer {token}' {base}/v1/projects",
+                soft_wrap=True,
+                highlight=False,
+            )
+        while True:
+            for name, process in children:
+                if process.poll() is not None:
+                    raise StartupError(
+                        f"{name} exited with code {process.returncode}; see {logs / (name + '.log')}"
+                    )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("\nstopping…")
+        return 0
+    except Exception as exc:
+        console.print(f"[red]agencyflow could not run:[/] {exc}")
+        return 1
+    finally:
+        for name, process in reversed(children):
+            _stop(process, name)
+        if temporal is not None:
+            temporal.stop()
+        if pg_server is not None:
+            pg_server.stop()
+        if stopping or children:
+            console.print("stopped.")

@@ -1,0 +1,47 @@
+"""Engines and tenant-scoped transactions.
+
+Row-level security keys on ``app.org_id``, set with ``set_config(..., true)`` (transaction-local), so a
+pooled connection never carries one tenant's id into another tenant's request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from core.settings import to_asyncpg_url
+
+SET_ORG = text("SELECT set_config('app.org_id', :org_id, true)")
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+    return create_async_engine(
+        to_asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args={"server_settings": {"application_name": "agencyflow"}},
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def set_tenant(session: AsyncSession, org_id: uuid.UUID) -> None:
+    await session.execute(SET_ORG, {"org_id": str(org_id)})
+
+
+@asynccontextmanager
+async def tenant_session(
+    sessionmaker: async_sessionmaker[AsyncSession], org_id: uuid.UUID
+) -> AsyncIterator[AsyncSession]:
+    """One transaction bound to one tenant; commits on success, rolls back on any exception."""
+    async with sessionmaker() as session, session.begin():
+        await set_tenant(session, org_id)
+        yield session

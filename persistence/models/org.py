@@ -1,0 +1,17 @@
+"""Organisations: the tenant. Its row is visible only to itself under row-level security."""
+
+from __future__ import annotations
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from persistence.models.base import Base, IdMixin, TimestampMixin, VersionedMixin
+
+
+class Org(IdMixin, TimestampMixin, VersionedMixin, Base):
+    __tablename__ = "orgs"
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    slug: Mapped[str] = mapped_column(String(63), nullable=False, unique=True)
+    default_currency: Mapped[str] = mapped_column(String(3), nullable=False, default="USD")
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC")
