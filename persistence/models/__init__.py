@@ -3,6 +3,7 @@
 from persistence.models.api_key import ApiKey
 from persistence.models.audit import AuditEntry
 from persistence.models.base import Base
+from persistence.models.billing_lock import BillingPeriodLock
 from persistence.models.client import Client
 from persistence.models.idempotency import IdempotencyRecord
 from persistence.models.membership import Membership
@@ -16,6 +17,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Base",
+    "BillingPeriodLock",
     "Client",
     "IdempotencyRecord",
     "Membership",

@@ -24,7 +24,16 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-TENANT_TABLES = ("memberships", "api_keys", "clients", "sites", "projects", "people", "idempotency_keys")
+TENANT_TABLES = (
+    "memberships",
+    "api_keys",
+    "clients",
+    "sites",
+    "projects",
+    "people",
+    "idempotency_keys",
+    "billing_period_locks",
+)
 
 
 def _timestamps() -> list[sa.Column]:  # type: ignore[type-arg]
@@ -216,6 +225,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("org_id", "scope", "key", name="pk_idempotency_keys"),
     )
 
+    op.create_table(
+        "billing_period_locks",
+        _id(),
+        _org(),
+        sa.Column("client_id", UUID(as_uuid=True), nullable=False),
+        sa.Column("period", sa.String(16), nullable=False),
+        sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("period_end", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("invoice_id", UUID(as_uuid=True)),
+        sa.Column("locked_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.ForeignKeyConstraint(["org_id", "client_id"], ["clients.org_id", "clients.id"], name="fk_locks_client"),
+        sa.UniqueConstraint("org_id", "client_id", "period", name="uq_billing_period_locks_period"),
+        sa.CheckConstraint("period_end > period_start", name="period_order"),
+    )
+    op.create_index("ix_billing_period_locks_client", "billing_period_locks", ["org_id", "client_id", "period_start"])
+
     for table in TENANT_TABLES:
         enable_tenant_rls(table)
     # The audit log is append-only for the app: no UPDATE, no DELETE.
@@ -268,6 +293,7 @@ def downgrade() -> None:
     for table in (*TENANT_TABLES, "audit_log"):
         disable_tenant_rls(table)
     for table in (
+        "billing_period_locks",
         "idempotency_keys",
         "audit_log",
         "people",
