@@ -6,6 +6,8 @@ import asyncio
 
 from temporalio.client import Client
 
+from workflows.converter import DATA_CONVERTER
+
 
 class TemporalClientProvider:
     def __init__(self, address: str, namespace: str) -> None:
@@ -19,5 +21,7 @@ class TemporalClientProvider:
             return self._client
         async with self._lock:
             if self._client is None:
-                self._client = await Client.connect(self.address, namespace=self.namespace)
+                self._client = await Client.connect(
+                    self.address, namespace=self.namespace, data_converter=DATA_CONVERTER
+                )
             return self._client

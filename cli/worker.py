@@ -20,6 +20,7 @@ from core.runtime.endpoints import temporal_address
 from core.search_attributes import SEARCH_ATTRIBUTES
 from core.settings import Settings
 from persistence.db import make_engine, make_sessionmaker
+from workflows.converter import DATA_CONVERTER
 from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("agencyflow.worker")
@@ -28,9 +29,7 @@ PASSTHROUGH = ("sqlalchemy", "asyncpg", "httpx", "msgspec", "ortools", "billing"
 
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
@@ -38,12 +37,8 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        name: kind for name, kind in SEARCH_ATTRIBUTES.items() if name not in existing.custom_attributes
-    }
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {name: kind for name, kind in SEARCH_ATTRIBUTES.items() if name not in existing.custom_attributes}
     if not missing:
         return
     kinds = {"Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD}
@@ -72,7 +67,9 @@ def build_worker(client: Client, settings: Settings, app_database_url: str) -> t
 
 
 async def run_worker(settings: Settings, app_database_url: str) -> None:
-    client = await Client.connect(temporal_address(settings), namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        temporal_address(settings), namespace=settings.temporal_namespace, data_converter=DATA_CONVERTER
+    )
     await ensure_search_attributes(client, settings.temporal_namespace)
     worker, engine = build_worker(client, settings, app_database_url)
     stop = asyncio.Event()

@@ -34,6 +34,7 @@ from persistence.api_key_store import issue_key
 from persistence.bootstrap import drop_database, ensure_database
 from persistence.db import make_engine, make_sessionmaker, tenant_session
 from persistence.models import Org
+from workflows.converter import DATA_CONVERTER
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +108,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
             *[arg for name, kind in SEARCH_ATTRIBUTES.items() for arg in ("--search-attribute", f"{name}={kind}")],
         ],
         dev_server_log_level="error",
+        data_converter=DATA_CONVERTER,
     )
     try:
         yield env
