@@ -12,6 +12,7 @@ import msgspec
 import typer
 from rich.console import Console
 
+from cli.billing import app as billing_app
 from core.logging import configure_logging
 from core.settings import load_settings
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 apikey_app = typer.Typer(help="Issue API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(billing_app, name="billing", help="Preview, simulate and validate contract billing (pure engine).")
 console = Console()
 
 

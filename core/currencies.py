@@ -1,28 +1,31 @@
-"""ISO 4217 active currency codes and their minor-unit exponents (the standard's "E" column).
+"""ISO 4217 minor units: the one currency table of the product.
 
-The billing engine rounds each line to this exponent and the API refuses codes not listed here, so both
-read the same table. Funds codes and precious metals (XAU, XDR, …) have no minor unit and are excluded.
+Money is rounded to the currency's minor unit, which differs by currency (JPY has none, KWD has three).
+Guessing "two decimals" is a classic source of wrong JPY and Gulf-currency invoices, so the table is
+explicit and unknown codes are rejected rather than defaulted. The billing engine rounds with it, the API
+validates currency codes with it.
+
+Funds and precious-metal codes (XAU, XDR, ...) have no minor unit in ISO 4217 and cannot be invoiced,
+so they are deliberately absent.
 """
 
 from __future__ import annotations
 
-from typing import Final
-
-_THREE = "BHD IQD JOD KWD LYD OMR TND"
 _ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+_THREE = "BHD IQD JOD KWD LYD OMR TND"
 _FOUR = "CLF UYW"
 _TWO = (
-    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN BZD CAD "
-    "CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD "
-    "HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL MAD MDL MGA MKD "
-    "MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON "
-    "RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD "
-    "TZS UAH USD UZS VED VES WST XCD XCG YER ZAR ZMW ZWG"
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP BYN BZD "
+    "CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS "
+    "GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR LRD LSL "
+    "MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK "
+    "PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS "
+    "TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG"
 )
 
-MINOR_UNITS: Final[dict[str, int]] = {
-    **{code: 2 for code in _TWO.split()},
+MINOR_UNITS: dict[str, int] = {
     **{code: 0 for code in _ZERO.split()},
+    **{code: 2 for code in _TWO.split()},
     **{code: 3 for code in _THREE.split()},
     **{code: 4 for code in _FOUR.split()},
 }
@@ -33,5 +36,5 @@ def is_currency(code: str) -> bool:
 
 
 def minor_units(code: str) -> int:
-    """Exponent of the currency's minor unit; raises KeyError for codes that are not ISO 4217."""
+    """Number of decimals of the currency's minor unit; raises KeyError for unknown codes."""
     return MINOR_UNITS[code]

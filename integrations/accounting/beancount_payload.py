@@ -21,6 +21,7 @@ REVENUE_ACCOUNTS: dict[RevenueAccount, str] = {
     RevenueAccount.COMMITMENTS: "Income:Commitments",
     RevenueAccount.DISCOUNTS: "Income:Discounts",
     RevenueAccount.PREPAID_CREDITS: "Liabilities:Prepaid-Credits",
+    RevenueAccount.ADJUSTMENTS: "Income:Adjustments",
 }
 OPEN_DATE = date(2000, 1, 1)
 

@@ -19,6 +19,7 @@ class RevenueAccount(StrEnum):
     COMMITMENTS = "commitments"
     DISCOUNTS = "discounts"
     PREPAID_CREDITS = "prepaid_credits"
+    ADJUSTMENTS = "adjustments"
 
 
 class LedgerLine(msgspec.Struct, frozen=True):

@@ -1,0 +1,53 @@
+"""From a rated invoice to ledger postings: which revenue account each line kind lands in."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+import billing
+from integrations.accounting.model import LedgerInvoice, LedgerLine, LedgerTax, RevenueAccount
+
+KIND_ACCOUNTS: dict[str, RevenueAccount] = {
+    "services": RevenueAccount.SERVICES,
+    "not_to_exceed_adjustment": RevenueAccount.SERVICES,
+    "retainer": RevenueAccount.RETAINER,
+    "ai_usage": RevenueAccount.AI_USAGE,
+    "cap_adjustment": RevenueAccount.AI_USAGE,
+    "minimum_true_up": RevenueAccount.COMMITMENTS,
+    "milestone": RevenueAccount.MILESTONES,
+    "retention": RevenueAccount.MILESTONES,
+    "retention_release": RevenueAccount.MILESTONES,
+    "discount": RevenueAccount.DISCOUNTS,
+    "credit": RevenueAccount.PREPAID_CREDITS,
+    "adjustment": RevenueAccount.ADJUSTMENTS,
+}
+
+
+def account_for(kind: str) -> RevenueAccount:
+    """Unknown kinds fail loudly: a new line kind must be given a ledger account before it can be posted."""
+    try:
+        return KIND_ACCOUNTS[kind]
+    except KeyError:
+        raise ValueError(f"invoice line kind {kind!r} has no ledger account; add it to KIND_ACCOUNTS") from None
+
+
+def ledger_invoice(
+    *, invoice_id: str, number: str, issue_date: date, client_key: str, client_name: str, draft: billing.InvoiceDraft
+) -> LedgerInvoice:
+    amounts: dict[RevenueAccount, Decimal] = defaultdict(Decimal)
+    for line in draft.lines:
+        amounts[account_for(line.kind)] += line.amount
+    return LedgerInvoice(
+        invoice_id=invoice_id,
+        number=number,
+        issue_date=issue_date,
+        client_key=client_key,
+        client_name=client_name,
+        currency=draft.currency,
+        period=draft.period,
+        lines=tuple(LedgerLine(account, amount) for account, amount in sorted(amounts.items()) if amount),
+        taxes=tuple(LedgerTax(rate=t.percent / 100, amount=t.amount) for t in draft.tax if t.amount),
+        total=draft.total,
+    )
