@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from cli.billing import app as billing_app
+from cli.plan import plan as plan_command
 from core.logging import configure_logging
 from core.settings import load_settings
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 apikey_app = typer.Typer(help="Issue API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(billing_app, name="billing", help="Preview, simulate and validate contract billing (pure engine).")
+app.command("plan")(plan_command)
 console = Console()
 
 
