@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PG15_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install lint typecheck pytest test-pg15 bench-quick clean
+.PHONY: run test install lint typecheck pytest test-pg15 bench-quick record-histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy --strict $(wildcard billing scheduling) core persistence
+	$(BIN)/mypy --strict billing scheduling insights core persistence
 
 # pytest exits 5 when it collects nothing; for us that is a broken suite, never a pass.
 pytest: install
@@ -42,6 +42,10 @@ test-pg15: install
 	@AGENCYFLOW_TEST_DATABASE_URL=$(PG15_URL) $(BIN)/pytest -q -p no:cacheprovider -m "not pure"; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
 	exit $$status
+
+## Re-record the workflow histories the replay test checks (only after making a workflow change safe).
+record-histories: install
+	AGENCYFLOW_RECORD_HISTORIES=1 $(BIN)/pytest -q -p no:cacheprovider tests/engagements -k "record or engagement_bills or thirteen"
 
 bench-quick: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done

