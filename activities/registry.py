@@ -7,12 +7,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.billing import BillingActivities
 from activities.maintenance import MaintenanceActivities
+from activities.metering import MeteringActivities
 from core.settings import Settings
 
 
-def build_activities(
-    *, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> list[Callable[..., Any]]:
+def build_activities(*, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> list[Callable[..., Any]]:
     maintenance = MaintenanceActivities(sessionmaker)
-    return [maintenance.purge_idempotency_keys]
+    billing = BillingActivities(sessionmaker, settings)
+    metering = MeteringActivities(sessionmaker, settings)
+    return [maintenance.purge_idempotency_keys, *billing.all(), *metering.all()]

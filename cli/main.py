@@ -107,8 +107,9 @@ def worker() -> None:
 def demo() -> None:
     """Load the demo agency into an empty database and print its API keys."""
     from cli.database import prepare_database, start_postgres
-    from cli.demo import database_is_empty, load_demo
+    from cli.demo import database_is_empty, load_demo, load_demo_usage, start_demo_engagements
     from cli.up import demo_key_path
+    from core.runtime.endpoints import temporal_address
     from persistence.db import make_engine, make_sessionmaker
 
     settings = load_settings()
@@ -124,7 +125,15 @@ def demo() -> None:
             console.print("The database already has data; demo not loaded.")
             return
         engine = make_engine(app_url, pool_size=2, max_overflow=0)
-        keys = await load_demo(make_sessionmaker(engine))
+        sessionmaker = make_sessionmaker(engine)
+        keys = await load_demo(sessionmaker)
+        events = await load_demo_usage(sessionmaker, keys)
+        console.print(f"{events} usage events loaded")
+        try:
+            started = await start_demo_engagements(sessionmaker, keys, temporal_address(settings), settings.task_queue)
+            console.print(f"{started} demo engagements started")
+        except Exception as exc:  # Temporal is optional for `demo`; `up` starts it
+            console.print(f"[yellow]demo engagements not started ({type(exc).__name__}); run `agencyflow up`[/]")
         await engine.dispose()
         demo_key_path(settings).write_text(keys[0].token + "\n")
         for key in keys:
@@ -157,17 +166,13 @@ def apikey_create(
     org: Annotated[str, typer.Option(help="Organisation slug or id.")],
     role: Annotated[KeyRole, typer.Option(help="Role the key acts with.")],
     name: Annotated[str, typer.Option(help="A label for the key.")] = "cli key",
-    scope: Annotated[
-        list[str] | None, typer.Option(help="Scopes (repeatable): read, write, events:write.")
-    ] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="Scopes (repeatable): read, write, events:write.")] = None,
     client: Annotated[str | None, typer.Option(help="Client external key (client_viewer keys only).")] = None,
 ) -> None:
     """Issue an API key for an org and print the token (shown once)."""
     from cli.apikeys import create_key_for_org
 
-    token = asyncio.run(
-        create_key_for_org(load_settings(), org, role.value, name, scope or ["read", "write"], client)
-    )
+    token = asyncio.run(create_key_for_org(load_settings(), org, role.value, name, scope or ["read", "write"], client))
     console.print(token)
 
 

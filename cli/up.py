@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from cli.database import prepare_database, start_postgres
-from cli.demo import database_is_empty, load_demo
+from cli.demo import database_is_empty, load_demo, load_demo_usage, start_demo_engagements
 from core.runtime.endpoints import temporal_address
 from core.runtime.postgres import port_is_free
 from core.runtime.temporal import TemporalDevServer, port_open
@@ -37,7 +37,7 @@ def demo_key_path(settings: Settings) -> Path:
     return settings.home / "demo-api-key.txt"
 
 
-async def ensure_demo(settings: Settings, admin_url: str, app_url: str) -> str | None:
+async def ensure_demo(settings: Settings, admin_url: str, app_url: str, temporal: str) -> str | None:
     admin_engine = make_engine(admin_url, pool_size=1, max_overflow=0)
     try:
         async with make_sessionmaker(admin_engine)() as session:
@@ -49,7 +49,10 @@ async def ensure_demo(settings: Settings, admin_url: str, app_url: str) -> str |
         return path.read_text().strip() if path.exists() else None
     engine = make_engine(app_url, pool_size=2, max_overflow=0)
     try:
-        keys = await load_demo(make_sessionmaker(engine))
+        sessionmaker = make_sessionmaker(engine)
+        keys = await load_demo(sessionmaker)
+        await load_demo_usage(sessionmaker, keys)
+        await start_demo_engagements(sessionmaker, keys, temporal, settings.task_queue)
     finally:
         await engine.dispose()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,9 +120,7 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
     try:
         console.print("[bold]agencyflow[/] starting…")
         admin_url, pg_server = start_postgres(settings)
-        console.print(
-            f"  PostgreSQL   {'embedded, data in ' + str(settings.pg_data_dir) if pg_server else 'external'}"
-        )
+        console.print(f"  PostgreSQL   {'embedded, data in ' + str(settings.pg_data_dir) if pg_server else 'external'}")
         app_url = prepare_database(admin_url)
         console.print("  migrations   applied")
         if settings.temporal_address is None:
@@ -133,7 +134,9 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
             console.print(f"  Temporal     dev server, state in {settings.temporal_db_path}")
         else:
             console.print(f"  Temporal     {settings.temporal_address}")
-        token = asyncio.run(ensure_demo(settings, admin_url, app_url)) if with_demo else None
+        token = (
+            asyncio.run(ensure_demo(settings, admin_url, app_url, temporal_address(settings))) if with_demo else None
+        )
         env = {
             **os.environ,
             "AGENCYFLOW_DATABASE_URL": admin_url,
@@ -167,9 +170,7 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
         while True:
             for name, process in children:
                 if process.poll() is not None:
-                    raise StartupError(
-                        f"{name} exited with code {process.returncode}; see {logs / (name + '.log')}"
-                    )
+                    raise StartupError(f"{name} exited with code {process.returncode}; see {logs / (name + '.log')}")
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("\nstopping…")

@@ -69,9 +69,7 @@ def load_settings() -> Settings:
         ledger_dir=Path(_env("AGENCYFLOW_LEDGER_DIR", str(home / "ledgers")) or home / "ledgers"),
         webhook_timeout_s=float(_env("AGENCYFLOW_WEBHOOK_TIMEOUT_S", "5") or 5),
         max_body_bytes=int(_env("AGENCYFLOW_MAX_BODY_BYTES", str(1024 * 1024)) or 1024 * 1024),
-        events_max_body_bytes=int(
-            _env("AGENCYFLOW_EVENTS_MAX_BODY_BYTES", str(16 * 1024 * 1024)) or 16 * 1024 * 1024
-        ),
+        events_max_body_bytes=int(_env("AGENCYFLOW_EVENTS_MAX_BODY_BYTES", str(16 * 1024 * 1024)) or 16 * 1024 * 1024),
         events_rate_per_s=float(_env("AGENCYFLOW_EVENTS_RATE_PER_S", "200") or 200),
         events_burst=int(_env("AGENCYFLOW_EVENTS_BURST", "400") or 400),
     )

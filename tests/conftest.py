@@ -14,12 +14,14 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -129,10 +131,25 @@ async def api_app(app_database_url: str, temporal_address: str):  # type: ignore
     return create_app(settings, database_url=app_database_url)
 
 
+@asynccontextmanager
+async def asgi_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in this event loop (Litestar's AsyncTestClient blocks the loop
+    through a portal, which would starve a Temporal worker running in the same loop)."""
+    for hook in app.on_startup:
+        await hook(app)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+    finally:
+        for hook in app.on_shutdown:
+            await hook(app)
+
+
 @pytest.fixture(scope="session")
-async def client(api_app) -> AsyncIterator[AsyncTestClient]:  # type: ignore[no-untyped-def]
-    async with AsyncTestClient(app=api_app) as test_client:
-        yield test_client
+async def client(api_app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    async with asgi_client(api_app) as http:
+        yield http
 
 
 @dataclass

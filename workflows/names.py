@@ -5,6 +5,50 @@ Both sides import these constants, so a rename cannot leave a starter calling a 
 
 from __future__ import annotations
 
+from core.workflow_ids import billing_cycle_id, engagement_id, ledger_sync_id
+
+__all__ = ["billing_cycle_id", "engagement_id", "ledger_sync_id"]
+
 MAINTENANCE_WORKFLOW = "Maintenance"
 MAINTENANCE_WORKFLOW_ID = "agencyflow/maintenance"
 PURGE_IDEMPOTENCY_KEYS = "purge_idempotency_keys"
+
+# Metering (issue 5): rollup compaction + budget alerts, webhook deliveries
+METERING_WORKFLOW = "Metering"
+METERING_WORKFLOW_ID = "agencyflow/metering"
+WEBHOOK_DELIVERY_WORKFLOW = "WebhookDelivery"
+COMPACT_USAGE = "compact_usage"
+DELIVER_WEBHOOK = "deliver_webhook"
+FAIL_WEBHOOK_DELIVERY = "fail_webhook_delivery"
+
+
+def webhook_delivery_id(delivery_id: str) -> str:
+    return f"webhook-delivery/{delivery_id}"
+
+
+# Engagements and billing cycles (issue 6)
+ENGAGEMENT_WORKFLOW = "Engagement"
+BILLING_CYCLE_WORKFLOW = "BillingCycle"
+LEDGER_SYNC_WORKFLOW = "LedgerSync"
+
+GATHER_CYCLE_INPUTS = "gather_cycle_inputs"
+FILE_DRAFT_INVOICE = "file_draft_invoice"
+RECORD_DECISION = "record_invoice_decision"
+NOTIFY = "notify"
+STORE_AMENDMENT = "store_amendment"
+SET_CONTRACT_STATUS = "set_contract_status"
+POST_TO_LEDGER = "post_invoice_to_ledger"
+MARK_LEDGER_FAILED = "mark_ledger_sync_failed"
+
+# Updates and signals
+UPDATE_APPROVE = "approve"
+UPDATE_REJECT = "reject"
+UPDATE_ADJUST = "adjust"
+UPDATE_REDRAFT = "redraft"
+UPDATE_RESOLVE = "resolve_reconciliation"
+UPDATE_AMEND = "amend"
+SIGNAL_PAUSE = "pause"
+SIGNAL_RESUME = "resume"
+UPDATE_TERMINATE = "terminate"
+SIGNAL_MILESTONE_ACCEPTED = "milestone_accepted"
+QUERY_STATUS = "status"

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflows.billing_cycle import BillingCycleWorkflow
+from workflows.engagement import EngagementWorkflow
+from workflows.ledger_sync import LedgerSyncWorkflow
 from workflows.maintenance import MaintenanceWorkflow
+from workflows.metering import MeteringWorkflow, WebhookDeliveryWorkflow
 
-WORKFLOWS: list[Any] = [MaintenanceWorkflow]
+WORKFLOWS: list[Any] = [MaintenanceWorkflow, EngagementWorkflow, BillingCycleWorkflow, LedgerSyncWorkflow]
+WORKFLOWS += [MeteringWorkflow, WebhookDeliveryWorkflow]

@@ -9,8 +9,12 @@ from api.routes import (
     audit,
     budgets,
     clients,
+    contracts,
+    events,
     expenses,
+    invoices,
     memberships,
+    meters,
     milestones,
     org,
     people,
@@ -23,6 +27,9 @@ from api.routes import (
     tasks,
     time_entries,
     timesheets,
+    usage,
+    usage_budgets,
+    webhooks,
 )
 
 V1_ROUTES: list[Any] = [
@@ -44,4 +51,11 @@ V1_ROUTES: list[Any] = [
     *timesheets.ROUTES,
     *expenses.ROUTES,
     *reports.ROUTES,
+    *meters.ROUTES,
+    *events.ROUTES,
+    *usage.ROUTES,
+    *usage_budgets.ROUTES,
+    *webhooks.ROUTES,
+    *contracts.ROUTES,
+    *invoices.ROUTES,
 ]

@@ -11,9 +11,7 @@ def admin_database_url(settings: Settings) -> str:
     """The owner/admin URL of the product database (migrations, bootstrap, demo)."""
     if settings.database_url:
         return settings.database_url
-    return with_database(
-        f"postgresql://postgres@127.0.0.1:{settings.embedded_pg_port}/postgres", APP_DATABASE
-    )
+    return with_database(f"postgresql://postgres@127.0.0.1:{settings.embedded_pg_port}/postgres", APP_DATABASE)
 
 
 def temporal_address(settings: Settings) -> str:

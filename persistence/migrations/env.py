@@ -17,9 +17,7 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
-    is_member = connection.execute(
-        text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": OWNER_ROLE}
-    ).scalar()
+    is_member = connection.execute(text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": OWNER_ROLE}).scalar()
     if is_member:
         connection.execute(text(f'SET ROLE "{OWNER_ROLE}"'))
     context.configure(connection=connection, target_metadata=target_metadata, transaction_per_migration=True)

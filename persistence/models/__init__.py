@@ -8,9 +8,13 @@ from persistence.models.billing_lock import BillingPeriodLock
 from persistence.models.budget import Budget
 from persistence.models.capacity_allocation import CapacityAllocation
 from persistence.models.client import Client
+from persistence.models.contract import Contract
 from persistence.models.expense import Expense
 from persistence.models.idempotency import IdempotencyRecord
+from persistence.models.invoice import Invoice, InvoiceNumberSequence, LedgerPosting, Notification
 from persistence.models.membership import Membership
+from persistence.models.meter import Meter
+from persistence.models.metering_config import MeteringConfigVersion
 from persistence.models.milestone import Milestone
 from persistence.models.org import Org
 from persistence.models.person import Person
@@ -22,7 +26,11 @@ from persistence.models.task import Task
 from persistence.models.time_entry import TimeEntry
 from persistence.models.time_import import TimeImport
 from persistence.models.timesheet import Timesheet
+from persistence.models.usage_budget import UsageBudget, UsageBudgetAlert
+from persistence.models.usage_event import IngestBatch, UsageEvent, UsageEventKey
+from persistence.models.usage_rollup import UsageRollupDaily, UsageRollupHourly, UsageRollupMonthly
 from persistence.models.user import User
+from persistence.models.webhook import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -33,10 +41,18 @@ __all__ = [
     "Budget",
     "CapacityAllocation",
     "Client",
+    "Contract",
     "Expense",
     "IdempotencyRecord",
+    "IngestBatch",
+    "Invoice",
+    "InvoiceNumberSequence",
+    "LedgerPosting",
     "Membership",
+    "Meter",
+    "MeteringConfigVersion",
     "Milestone",
+    "Notification",
     "Org",
     "Person",
     "Phase",
@@ -47,5 +63,15 @@ __all__ = [
     "TimeEntry",
     "TimeImport",
     "Timesheet",
+    "UsageBudget",
+    "UsageBudgetAlert",
+    "UsageEvent",
+    "UsageEventKey",
+    "UsageRollupDaily",
+    "UsageRollupHourly",
+    "UsageRollupMonthly",
     "User",
+    "WebhookDelivery",
+    "WebhookDeliveryAttempt",
+    "WebhookEndpoint",
 ]

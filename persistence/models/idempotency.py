@@ -21,6 +21,4 @@ class IdempotencyRecord(TenantMixin, Base):
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
     response_body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

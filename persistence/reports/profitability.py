@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from insights import profitability
 from insights.money import SIXTY, add_to
-from persistence.reports.seams import NO_INVOICES, NO_USAGE, ai_inference_cost, invoiced_revenue
+from persistence.reports.seams import ai_inference_cost, invoiced_revenue
 from persistence.time_store import LOCKED_DATES_TABLE
 
 _FILTERS = """
@@ -96,9 +96,10 @@ async def gather(
     invoiced = await invoiced_revenue(session, start, end)
     ai = await ai_inference_cost(session, start, end)
     sources = {
-        "invoiced": invoiced.source if invoiced else NO_INVOICES,
-        "ai_cost": ai.source if ai else NO_USAGE,
-        "wip": "billable time x bill rate snapshotted from the rate card + approved re-billed expenses",
+        "invoiced": invoiced.source,
+        "ai_cost": ai.source,
+        "wip": "billable time x bill rate snapshotted from the rate card + approved re-billed expenses, "
+        "in periods no approved invoice has locked",
         "staff_cost": "time x cost rate snapshotted from the person when the entry was written",
     }
 
@@ -145,16 +146,13 @@ async def gather(
         s = slot(r.project_id)
         add_to(money(s, "expense_cost"), r.currency, r.cost)
         add_to(money(s, "rebill_locked" if r.locked else "rebill_open"), r.currency, r.rebill)
-    if invoiced is not None:
-        for pid, amounts in invoiced.by_project.items():
-            for currency, amount in amounts.items():
-                add_to(money(slot(pid), "invoiced"), currency, amount)
-    client_extra_amounts: dict[uuid.UUID, dict[str, Decimal]] = {}
-    if ai is not None:
-        for pid, amounts in ai.by_project.items():
-            for currency, amount in amounts.items():
-                add_to(money(slot(pid), "ai_cost"), currency, amount)
-        client_extra_amounts = ai.unattributed_by_client
+    for pid, amounts in invoiced.by_project.items():
+        for currency, amount in amounts.items():
+            add_to(money(slot(pid), "invoiced"), currency, amount)
+    for pid, amounts in ai.by_project.items():
+        for currency, amount in amounts.items():
+            add_to(money(slot(pid), "ai_cost"), currency, amount)
+    client_extra_amounts = ai.unattributed_by_client
     meta = (await session.execute(text(PROJECTS_SQL), {"ids": list(figures)})).all()
     projects: list[profitability.ProjectFigures] = []
     for m in meta:
@@ -184,7 +182,7 @@ async def gather(
                 currency=c.currency,
                 ai_cost=client_extra_amounts[c.id],
             )
-    return projects, extras, sources, invoiced is not None
+    return projects, extras, sources, True
 
 
 async def profitability_report(

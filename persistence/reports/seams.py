@@ -1,28 +1,22 @@
-"""Where revenue from invoices (issue 6) and AI inference cost (issue 5) plug into profitability.
+"""Where revenue from invoices (issue 6) and AI inference cost (issue 5) enter profitability.
 
-Neither exists yet, so both seams say "not available" and the report says so in ``sources``:
-
-* :func:`invoiced_revenue` — once the ``invoices`` table exists, it calls
-  ``persistence.invoice_store.invoiced_by_project(session, start, end)``, which must return an iterable of
-  ``(project_id, currency, amount)`` of invoiced revenue for lines dated in the period. Until then it
-  returns None and profitability counts every billable hour of the period as WIP.
-* :func:`ai_inference_cost` — calls ``persistence.usage_store.provider_cost(session, start, end)``, which
-  must return an iterable of ``(client_id, project_id | None, currency, amount)`` of metered provider cost
-  of the period; ``project_id`` None is usage not attributed to a project (counted on the client row only).
+* :func:`invoiced_revenue` — approved invoices' project-attributed lines
+  (``persistence.invoice_store.invoiced_by_project``); with it, only unlocked periods count as WIP.
+* :func:`ai_inference_cost` — metered provider cost per client (``persistence.usage_store.provider_cost``);
+  usage names a client, not a project, so it is counted on the client row.
 """
 
 from __future__ import annotations
 
-import importlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from persistence.invoice_store import invoiced_by_project
+from persistence.usage_store import provider_cost
 
 
 class InvoicedRevenue(msgspec.Struct, kw_only=True):
@@ -36,41 +30,25 @@ class AiCost(msgspec.Struct, kw_only=True):
     unattributed_by_client: dict[uuid.UUID, dict[str, Decimal]]
 
 
-NO_INVOICES = "not available (no invoices yet): all billable time of the period is counted as WIP"
-NO_USAGE = "not available (metered provider cost is not wired): AI cost is 0"
-
-
-def _provider(module: str, name: str) -> Callable[..., Awaitable[Iterable[Any]]] | None:
-    try:
-        loaded = importlib.import_module(module)
-    except ImportError:
-        return None
-    found = getattr(loaded, name, None)
-    return found if callable(found) else None
-
-
 def _add(target: dict[uuid.UUID, dict[str, Decimal]], key: uuid.UUID, currency: str, amount: Decimal) -> None:
     bucket = target.setdefault(key, {})
     bucket[currency] = bucket.get(currency, Decimal(0)) + Decimal(amount)
 
 
-async def invoiced_revenue(session: AsyncSession, start: date, end: date) -> InvoicedRevenue | None:
-    has_table = (await session.execute(text("SELECT to_regclass('invoices') IS NOT NULL"))).scalar_one()
-    provider = _provider("persistence.invoice_store", "invoiced_by_project") if has_table else None
-    if provider is None:
-        return None
-    result = InvoicedRevenue(source="invoices", by_project={})
-    for project_id, currency, amount in await provider(session, start, end):
+async def invoiced_revenue(session: AsyncSession, start: date, end: date) -> InvoicedRevenue:
+    result = InvoicedRevenue(
+        source="approved invoices (time-and-materials lines by project; retainer, usage and invoice-level "
+        "lines are client revenue, not attributed to a project)",
+        by_project={},
+    )
+    for project_id, currency, amount in await invoiced_by_project(session, start, end):
         _add(result.by_project, project_id, currency, amount)
     return result
 
 
-async def ai_inference_cost(session: AsyncSession, start: date, end: date) -> AiCost | None:
-    provider = _provider("persistence.usage_store", "provider_cost")
-    if provider is None:
-        return None
+async def ai_inference_cost(session: AsyncSession, start: date, end: date) -> AiCost:
     result = AiCost(source="metered provider cost", by_project={}, unattributed_by_client={})
-    for client_id, project_id, currency, amount in await provider(session, start, end):
+    for client_id, project_id, currency, amount in await provider_cost(session, start, end):
         if project_id is None:
             _add(result.unattributed_by_client, client_id, currency, amount)
         else:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cli.demo import ORGS, load_demo
 from cli.main import app
-from tests.conftest import create_migrated_database
+from tests.conftest import asgi_client, create_migrated_database
 
 runner = CliRunner()
 
@@ -70,7 +70,6 @@ async def test_demo_builds_the_documented_agency(pg_server_url) -> None:
 
 async def test_demo_key_lists_the_demo_projects(pg_server_url, temporal_address) -> None:
     import msgspec
-    from litestar.testing import AsyncTestClient
 
     from api.app import create_app
     from core.settings import app_url_for, load_settings
@@ -83,7 +82,7 @@ async def test_demo_key_lists_the_demo_projects(pg_server_url, temporal_address)
     try:
         keys = await load_demo(make_sessionmaker(engine))
         settings = msgspec.structs.replace(load_settings(), temporal_address=temporal_address)
-        async with AsyncTestClient(app=create_app(settings, database_url=app_url_for(admin_url))) as client:
+        async with asgi_client(create_app(settings, database_url=app_url_for(admin_url))) as client:
             response = await client.get("/v1/projects", headers={"Authorization": f"Bearer {keys[0].token}"})
         codes = {p["code"] for p in response.json()["items"]}
         assert codes == {code for code, *_ in ORGS[0]["projects"]}

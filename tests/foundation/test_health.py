@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import msgspec
-from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from core.runtime.postgres import free_port
 from core.settings import load_settings
+from tests.conftest import asgi_client
 
 
 async def test_healthz_needs_no_key(client) -> None:
@@ -25,7 +25,7 @@ async def test_readyz_reports_both_dependencies(client) -> None:
 async def test_readyz_is_503_when_temporal_is_unreachable(app_database_url) -> None:
     settings = msgspec.structs.replace(load_settings(), temporal_address=f"127.0.0.1:{free_port()}")
     app = create_app(settings, database_url=app_database_url)
-    async with AsyncTestClient(app=app) as test_client:
+    async with asgi_client(app) as test_client:
         response = await test_client.get("/readyz")
     assert response.status_code == 503
     body = response.json()

@@ -61,3 +61,19 @@ async def test_purge_removes_only_expired_keys_across_orgs(
             await asyncio.sleep(0.1)
         await handle.terminate("test done")
     assert keys == {"fresh"}
+
+
+async def test_housekeeping_singletons_start_once_however_many_workers_try(temporal_env) -> None:
+    from cli.worker import start_housekeeping
+    from workflows import names
+
+    queue = f"house-{uuid.uuid4().hex[:6]}"
+    await start_housekeeping(temporal_env.client, queue)
+    first = await temporal_env.client.get_workflow_handle(names.METERING_WORKFLOW_ID).describe()
+    await start_housekeeping(temporal_env.client, queue)
+    second = await temporal_env.client.get_workflow_handle(names.METERING_WORKFLOW_ID).describe()
+    assert first.run_id == second.run_id
+    maintenance = await temporal_env.client.get_workflow_handle(names.MAINTENANCE_WORKFLOW_ID).describe()
+    assert maintenance.workflow_type == names.MAINTENANCE_WORKFLOW
+    for workflow_id in (names.METERING_WORKFLOW_ID, names.MAINTENANCE_WORKFLOW_ID):
+        await temporal_env.client.get_workflow_handle(workflow_id).terminate("test done")

@@ -125,9 +125,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
         sa.Column("last_used_at", sa.DateTime(timezone=True)),
         *_timestamps(),
-        sa.ForeignKeyConstraint(
-            ["org_id", "client_id"], ["clients.org_id", "clients.id"], name="fk_api_keys_client"
-        ),
+        sa.ForeignKeyConstraint(["org_id", "client_id"], ["clients.org_id", "clients.id"], name="fk_api_keys_client"),
     )
 
     op.create_table(
@@ -161,9 +159,7 @@ def upgrade() -> None:
         sa.Column("start_date", sa.Date),
         sa.Column("end_date", sa.Date),
         *_timestamps(),
-        sa.ForeignKeyConstraint(
-            ["org_id", "client_id"], ["clients.org_id", "clients.id"], name="fk_projects_client"
-        ),
+        sa.ForeignKeyConstraint(["org_id", "client_id"], ["clients.org_id", "clients.id"], name="fk_projects_client"),
         sa.UniqueConstraint("org_id", "id", name="uq_projects_org_id_id"),
         sa.UniqueConstraint("org_id", "code", name="uq_projects_org_id_code"),
         sa.CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="dates"),
@@ -188,9 +184,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("org_id", "id", name="uq_people_org_id_id"),
         sa.UniqueConstraint("org_id", "email", name="uq_people_org_id_email"),
         sa.CheckConstraint("cost_rate >= 0", name="cost_rate_non_negative"),
-        sa.CheckConstraint(
-            "weekly_capacity_hours >= 0 AND weekly_capacity_hours <= 168", name="capacity_range"
-        ),
+        sa.CheckConstraint("weekly_capacity_hours >= 0 AND weekly_capacity_hours <= 168", name="capacity_range"),
     )
 
     op.create_table(

@@ -1,0 +1,109 @@
+"""Metering activities: fold ingest batches into rollups, fire usage budgets, deliver signed webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core import webhook_signature
+from core.settings import Settings
+from persistence import metering_jobs
+from workflows.names import COMPACT_USAGE, DELIVER_WEBHOOK, FAIL_WEBHOOK_DELIVERY
+
+IDLE_SLEEP_S = 0.5
+STALE_AFTER = timedelta(minutes=2)
+USER_AGENT = "agencyflow-webhooks/1"
+
+
+class MeteringActivities:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self._http: httpx.AsyncClient | None = None
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.compact_usage, self.deliver_webhook, self.fail_webhook_delivery]
+
+    @activity.defn(name=COMPACT_USAGE)
+    async def compact_usage(self, max_seconds: float, max_batches: int) -> list[list[str]]:
+        """Fold batches and evaluate budgets until idle for ``max_seconds`` or until deliveries are due."""
+        await metering_jobs.ensure_partitions_ahead(self.sessionmaker)
+        deliveries = await metering_jobs.stale_deliveries(self.sessionmaker, STALE_AFTER)
+        deadline = time.monotonic() + max_seconds
+        folded = 0
+        while time.monotonic() < deadline and not deliveries:
+            step = await metering_jobs.compact(self.sessionmaker, max_batches)
+            folded += step.events
+            activity.heartbeat(folded)
+            if step.touched:
+                deliveries += await metering_jobs.evaluate_budgets(self.sessionmaker, step.touched)
+            if step.batches == 0:
+                await asyncio.sleep(IDLE_SLEEP_S)
+        if folded:
+            activity.logger.info("usage folded", extra={"events": folded, "deliveries": len(deliveries)})
+        return [[str(org), str(delivery)] for org, delivery in deliveries]
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                timeout=self.settings.webhook_timeout_s, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+            )
+        return self._http
+
+    @activity.defn(name=DELIVER_WEBHOOK)
+    async def deliver_webhook(self, org_id: str, delivery_id: str) -> str:
+        """One signed POST; every attempt is logged. Non-2xx answers and network errors are retried by the
+        workflow's retry policy; a deleted or disabled endpoint is not."""
+        org, delivery = uuid.UUID(org_id), uuid.UUID(delivery_id)
+        job = await metering_jobs.load_delivery(self.sessionmaker, org, delivery)
+        if job is None:
+            # The API may start the workflow a moment before its transaction commits: retry.
+            raise ApplicationError(f"delivery {delivery_id} not found (yet)")
+        if job.status == "delivered":
+            return "delivered"
+        if job.endpoint_status != "active":
+            raise ApplicationError("the webhook endpoint is disabled", type="WebhookGone", non_retryable=True)
+        body = job.payload.encode()
+        headers = {
+            "Content-Type": "application/json",
+            webhook_signature.HEADER: webhook_signature.sign(job.secret, body),
+            webhook_signature.EVENT_ID_HEADER: str(job.event_id),
+            webhook_signature.DELIVERY_ID_HEADER: str(job.delivery_id),
+            webhook_signature.EVENT_TYPE_HEADER: job.event_type,
+        }
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = await self._client().post(job.url, content=body, headers=headers)
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}: {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        attempt = await metering_jobs.record_attempt(
+            self.sessionmaker,
+            org,
+            delivery,
+            status_code=status,
+            error=error,
+            duration_ms=duration_ms,
+            delivered=error is None,
+        )
+        if error is not None:
+            raise ApplicationError(f"attempt {attempt} failed: {error}")
+        return "delivered"
+
+    @activity.defn(name=FAIL_WEBHOOK_DELIVERY)
+    async def fail_webhook_delivery(self, org_id: str, delivery_id: str, reason: str) -> None:
+        await metering_jobs.mark_failed(self.sessionmaker, uuid.UUID(org_id), uuid.UUID(delivery_id), reason[:500])
