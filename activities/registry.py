@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.billing import BillingActivities
+from activities.capacity import CapacityActivities
 from activities.maintenance import MaintenanceActivities
 from activities.metering import MeteringActivities
 from core.settings import Settings
@@ -17,4 +18,5 @@ def build_activities(*, sessionmaker: async_sessionmaker[AsyncSession], settings
     maintenance = MaintenanceActivities(sessionmaker)
     billing = BillingActivities(sessionmaker, settings)
     metering = MeteringActivities(sessionmaker, settings)
-    return [maintenance.purge_idempotency_keys, *billing.all(), *metering.all()]
+    capacity = CapacityActivities(sessionmaker, settings)
+    return [maintenance.purge_idempotency_keys, *billing.all(), *metering.all(), *capacity.all()]

@@ -26,7 +26,7 @@ from scheduling.instance import (
     dump_instance,
     load_instance,
 )
-from scheduling.options import Progress, ProgressCallback, SolveOptions, StopCheck
+from scheduling.options import CheckpointCallback, Progress, ProgressCallback, SolveOptions, StopCheck
 from scheduling.plan import (
     Allocation,
     ObjectiveBreakdown,
@@ -39,12 +39,21 @@ from scheduling.plan import (
 )
 from scheduling.solver import solve
 from scheduling.validation import InstanceError, validate_instance
-from scheduling.whatif import WhatIfResult, delay_project, drop_project, hire_person
+from scheduling.whatif import (
+    WhatIfResult,
+    delay_project,
+    drop_project,
+    hire_person,
+    with_delay,
+    with_hire,
+    without_project,
+)
 
 __all__ = [
     "Allocation",
     "AllocationChange",
     "CheckReport",
+    "CheckpointCallback",
     "Demand",
     "Instance",
     "InstanceError",
@@ -78,4 +87,7 @@ __all__ = [
     "load_instance",
     "solve",
     "validate_instance",
+    "with_delay",
+    "with_hire",
+    "without_project",
 ]

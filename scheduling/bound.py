@@ -17,19 +17,37 @@ from scheduling.prepared import Assignment, Prepared
 
 
 class BoundResult:
-    def __init__(self, bound: float, week_bounds: list[float], relaxed: Assignment) -> None:
+    def __init__(
+        self,
+        bound: float,
+        week_bounds: list[float],
+        relaxed: Assignment,
+        person_prices: list[list[float]],
+        line_prices: list[float],
+    ) -> None:
         self.bound = bound
         self.week_bounds = week_bounds
         self.relaxed = relaxed
+        self.person_prices = person_prices
+        """LP duals per (person, week) and per demand line: a warm start for ``scheduling.lagrangian``."""
+        self.line_prices = line_prices
 
 
 def flow_bound(prep: Prepared) -> BoundResult:
     week_bounds: list[float] = []
     relaxed: Assignment = {}
     eligible = dict(enumerate(prep.eligible))
+    person_prices = [[0.0] * prep.n_weeks for _ in prep.people]
+    line_prices = [0.0] * len(prep.lines)
     for w in range(prep.n_weeks):
         offset = sum(utilization_at_zero(prep, p, w) for p in range(len(prep.people)))
-        value, flows = week_flow(prep, w, eligible)
+        prices: dict[tuple[str, int], float] = {}
+        value, flows = week_flow(prep, w, eligible, prices=prices)
         week_bounds.append(value + offset)
         relaxed.update(flows)
-    return BoundResult(sum(week_bounds), week_bounds, relaxed)
+        for (kind, i), price in prices.items():
+            if kind == "person":
+                person_prices[i][w] = price
+            else:
+                line_prices[i] = price
+    return BoundResult(sum(week_bounds), week_bounds, relaxed, person_prices, line_prices)

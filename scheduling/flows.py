@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 
 from scheduling.prepared import Assignment, Prepared
@@ -55,13 +56,16 @@ def week_flow(
     used: Mapping[tuple[int, int], int] | None = None,
     booked: Mapping[int, int] | None = None,
     bonus: Mapping[tuple[int, int], tuple[int, float]] | None = None,
+    prices: dict[tuple[str, int], float] | None = None,
 ) -> tuple[float, Assignment]:
     """Maximise revenue - cost + utilization over week ``w`` as a flow.
 
     ``eligible``: line -> people; ``used``: blocks already booked per (person, week);
     ``booked``: blocks already booked per line; ``bonus``: (person, line) -> (blocks, extra gain per
-    block) on the first blocks of that arc. Returns (optimal gain in currency excluding the
-    utilization value at zero hours, flows per (person, line))."""
+    block) on the first blocks of that arc; ``prices``: when given, filled with the LP duals of the week
+    as ("person", p) -> λ and ("line", d) -> μ (currency per block, see ``scheduling.lagrangian``).
+    Returns (optimal gain in currency excluding the utilization value at zero hours, flows per (person,
+    line))."""
     used = used or {}
     booked = booked or {}
     bonus = bonus or {}
@@ -112,12 +116,11 @@ def week_flow(
         arc(lnode[d], 1, left, 0)
     arc(0, 1, supply, 0)  # capacity left unused
     flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(
-        np.array(tails, dtype=np.int32),
-        np.array(heads, dtype=np.int32),
-        np.array(caps, dtype=np.int64),
-        np.array(costs, dtype=np.int64),
-    )
+    arc_tails = np.array(tails, dtype=np.int32)
+    arc_heads = np.array(heads, dtype=np.int32)
+    arc_caps = np.array(caps, dtype=np.int64)
+    arc_costs = np.array(costs, dtype=np.int64)
+    flow.add_arcs_with_capacity_and_unit_cost(arc_tails, arc_heads, arc_caps, arc_costs)
     flow.set_node_supply(0, supply)
     flow.set_node_supply(1, -supply)
     status = flow.solve()
@@ -127,4 +130,37 @@ def week_flow(
     for key, f in zip(keys, flow.flows(np.array(key_arcs, dtype=np.int32)), strict=True):
         if f > 0:
             result[key] = result.get(key, 0) + int(f)
+    if prices is not None:
+        flows = np.asarray(flow.flows(np.arange(len(tails), dtype=np.int32)), dtype=np.int64)
+        potential = _potentials(2 + len(people) + len(lines), arc_tails, arc_heads, arc_caps, arc_costs, flows)
+        sink = potential[1]
+        for p in people:
+            prices[("person", p)] = (sink - potential[pnode[p]]) / UNIT
+        for d in lines:
+            prices[("line", d)] = (sink - potential[lnode[d]]) / UNIT
     return -flow.optimal_cost() / UNIT, result
+
+
+def _potentials(
+    n_nodes: int,
+    tails: npt.NDArray[np.int32],
+    heads: npt.NDArray[np.int32],
+    caps: npt.NDArray[np.int64],
+    costs: npt.NDArray[np.int64],
+    flows: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """Node potentials of an optimal flow: shortest distances in the residual graph (Bellman-Ford from a
+    virtual source), so every residual arc has a non-negative reduced cost (the LP duals)."""
+    forward = flows < caps
+    backward = flows > 0
+    t = np.concatenate([tails[forward], heads[backward]]).astype(np.int64)
+    h = np.concatenate([heads[forward], tails[backward]]).astype(np.int64)
+    c = np.concatenate([costs[forward], -costs[backward]]).astype(np.float64)
+    dist = np.zeros(n_nodes)
+    for _ in range(n_nodes):
+        relaxed = dist.copy()
+        np.minimum.at(relaxed, h, dist[t] + c)
+        if np.array_equal(relaxed, dist):
+            break
+        dist = relaxed
+    return dist

@@ -10,8 +10,9 @@ honouring capacity, blocks, minimum hours, the projects-per-week limit and the p
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
-from scheduling.plan import Plan
+from scheduling.plan import Allocation, Plan
 from scheduling.prepared import Assignment, Prepared
 
 
@@ -92,9 +93,11 @@ def greedy(prep: Prepared, seed: Assignment | None = None, lines: list[int] | No
     return assignment
 
 
-def sanitize(prep: Prepared, plan: Plan, seed: Assignment) -> Assignment:
-    """The allocations of an earlier plan (possibly of a different instance, e.g. before a what-if)
-    that are still valid here, on top of ``seed``; used to start close to the earlier plan."""
+def sanitize(prep: Prepared, plan: Plan | Sequence[Allocation], seed: Assignment) -> Assignment:
+    """The allocations of an earlier plan (possibly of a different instance, e.g. before a what-if, or a
+    checkpoint of an interrupted solve) that are still valid here, on top of ``seed``; used to start close
+    to the earlier plan."""
+    earlier = plan.allocations if isinstance(plan, Plan) else plan
     result: Assignment = dict(seed)
     used: dict[tuple[int, int], int] = defaultdict(int)
     booked: dict[int, int] = defaultdict(int)
@@ -104,7 +107,7 @@ def sanitize(prep: Prepared, plan: Plan, seed: Assignment) -> Assignment:
         booked[d] += blocks
         projects[(p, prep.line_week[d])].add(prep.line_project[d])
     added: Assignment = {}
-    for alloc in sorted(plan.allocations, key=lambda a: (a.week, a.project_id, a.person_id, a.demand_id)):
+    for alloc in sorted(earlier, key=lambda a: (a.week, a.project_id, a.person_id, a.demand_id)):
         pi = prep.person_index.get(alloc.person_id)
         di = prep.line_index.get(alloc.demand_id)
         if pi is None or di is None or pi not in prep.eligible[di] or (pi, di) in seed:

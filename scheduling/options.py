@@ -7,6 +7,8 @@ from typing import Literal
 
 import msgspec
 
+from scheduling.plan import Allocation
+
 
 class SolveOptions(msgspec.Struct, frozen=True, kw_only=True):
     time_limit_s: float = 30.0
@@ -29,10 +31,18 @@ class SolveOptions(msgspec.Struct, frozen=True, kw_only=True):
     the relaxation and pins)."""
     polish_share: float = 0.6
     """Flow-based week polishing may run until this share of the time limit has passed."""
+    continuity_share: float = 0.15
+    """The continuity search (``scheduling.continuity``: multi-week moves against churn) may run for up to
+    this share of the time limit after polishing."""
+    lagrangian_share: float = 0.25
+    """The Lagrangian bound (``scheduling.lagrangian``) may run for up to this share of the time limit
+    after polishing (it stops earlier when its steps have become tiny); 0 disables it."""
     neighbourhood_pairs: int = 6_000
     """Target size (candidate pairs) of one decomposed sub-problem."""
     neighbourhood_time_s: float = 2.0
     """Time limit of one decomposed sub-problem."""
+    checkpoint_interval_s: float = 5.0
+    """At most this often the ``checkpoint`` callback of ``solve`` receives the best plan so far."""
     seed: int = 0
     log_search: bool = False
 
@@ -50,6 +60,10 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
 
 ProgressCallback = Callable[[Progress], None]
 """Called from solver threads (one call at a time); keep it cheap, e.g. a Temporal heartbeat."""
+
+CheckpointCallback = Callable[[list[Allocation], float], None]
+"""Receives the best allocations so far and their objective (from solver threads, one call at a time),
+e.g. to save them so that an interrupted solve can resume with ``solve(..., start_from=allocations)``."""
 
 StopCheck = Callable[[], bool]
 """Returns True when the solve should stop (e.g. ``threading.Event().is_set`` or activity cancel)."""

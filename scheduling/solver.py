@@ -6,33 +6,41 @@ instance. Pure: no database, HTTP or Temporal; call it from a worker thread / ac
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
+import numpy as np
 from ortools.sat.python import cp_model
 
-from scheduling.assemble import assemble
+from scheduling.assemble import allocations, assemble
 from scheduling.bound import flow_bound
 from scheduling.candidates import select_candidates
 from scheduling.construct import construct, polish
+from scheduling.continuity import improve_continuity
 from scheduling.decompose import Neighbourhood, neighbourhoods
 from scheduling.greedy import greedy, sanitize
 from scheduling.instance import Instance
+from scheduling.lagrangian import LagrangianBound
 from scheduling.model import UNIT, SubModel
 from scheduling.objective import evaluate
-from scheduling.options import ProgressCallback, SolveOptions, StopCheck
+from scheduling.options import CheckpointCallback, ProgressCallback, SolveOptions, StopCheck
 from scheduling.pins import resolve_pins
-from scheduling.plan import Plan, SolveStats, StopReason
+from scheduling.plan import Allocation, Plan, SolveStats, StopReason
 from scheduling.prepared import Assignment, Prepared
 from scheduling.validation import ensure_valid
 from scheduling.watchdog import Watchdog
 
 
 class _FullModelCallback(cp_model.CpSolverSolutionCallback):
-    def __init__(self, wd: Watchdog, slack: float, gap_limit: float, on_first: list[float]) -> None:
+    def __init__(
+        self, wd: Watchdog, slack: float, gap_limit: float, on_first: list[float], run: _Run, sub: SubModel
+    ) -> None:
         super().__init__()
         self._wd = wd
         self._slack = slack
         self._gap_limit = gap_limit
         self._on_first = on_first
+        self._run = run
+        self._sub = sub
         self.solutions = 0
 
     def on_solution_callback(self) -> None:
@@ -42,6 +50,9 @@ class _FullModelCallback(cp_model.CpSolverSolutionCallback):
         self._wd.improve(self.objective_value / UNIT - self._slack)
         self._wd.tighten(self.best_objective_bound / UNIT + self._slack)
         self._wd.report("solution")
+        if self._run.checkpoint_due():
+            plan = self._sub.extract(self, {})
+            self._run.save(plan, evaluate(self._run.prep, plan).objective)
         gap = self._wd.gap
         if gap is not None and gap <= self._gap_limit:
             self.stop_search()
@@ -60,15 +71,18 @@ def solve(
     progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
     *,
-    start_from: Plan | None = None,
+    start_from: Plan | Sequence[Allocation] | None = None,
+    checkpoint: CheckpointCallback | None = None,
 ) -> Plan:
     """Solve ``instance`` and return the best plan found.
 
     ``progress`` is called with a ``Progress`` at every phase, every new solution and at least
     every ``options.progress_interval_s`` (heartbeat). ``should_stop`` is polled every 50 ms; when
     it returns True the search stops promptly and the best plan so far is returned with status
-    ``cancelled``. ``start_from`` (e.g. the plan before a what-if) seeds the search: its
-    allocations that are still valid are kept as a starting point.
+    ``cancelled``. ``start_from`` (e.g. the plan before a what-if, or the allocations of a checkpoint)
+    seeds the search: its allocations that are still valid are kept as a starting point.
+    ``checkpoint(allocations, objective)`` receives the best plan so far at most every
+    ``options.checkpoint_interval_s`` (so an interrupted solve can be resumed with ``start_from``).
     Raises ``InstanceError`` for invalid input; conflicting pins are reported in the plan.
     """
     options = options or SolveOptions()
@@ -79,7 +93,7 @@ def solve(
         wd.set_phase("prepare")
         prep = Prepared(instance)
         conflicts, seed = resolve_pins(prep)
-        run = _Run(prep, options, wd)
+        run = _Run(prep, options, wd, checkpoint)
 
         wd.set_phase("greedy")
         t_greedy = time.monotonic()
@@ -88,6 +102,12 @@ def solve(
         greedy_seconds = time.monotonic() - t_greedy
         run.offer(greedy_plan, greedy_value, solution=True)
         starts: list[Assignment] = [greedy_plan]
+        if start_from is not None:
+            kept = sanitize(prep, start_from, seed)
+            run.offer(kept, evaluate(prep, kept).objective)  # a checkpoint resumes at least where it was
+            earlier = greedy(prep, kept)
+            starts.append(earlier)
+            run.offer(earlier, evaluate(prep, earlier).objective)
 
         n_pairs = sum(len(e) for e in prep.eligible)
         decomposed = options.decompose == "always" or (
@@ -107,10 +127,6 @@ def solve(
             constructed = construct(prep, seed)
             starts.append(constructed)
             run.offer(constructed, evaluate(prep, constructed).objective)
-            if start_from is not None:
-                earlier = greedy(prep, sanitize(prep, start_from, seed))
-                starts.append(earlier)
-                run.offer(earlier, evaluate(prep, earlier).objective)
         if not wd.should_halt():
             wd.set_phase("polish")
             deadline = time.monotonic() + max(0.0, options.polish_share * options.time_limit_s - wd.elapsed())
@@ -121,15 +137,31 @@ def solve(
                 polished = polish(prep, polished, seed, deadline, factor)
             run.offer(polished, evaluate(prep, polished).objective)
             starts.append(polished)
+        if not wd.should_halt():
+            # Multi-week moves that remove churn the week-by-week polish cannot (people keep a foot in).
+            wd.set_phase("continuity")
+            budget = min(options.continuity_share * options.time_limit_s, max(0.0, run.remaining() - 0.5))
+            continued = improve_continuity(prep, run.best, time.monotonic() + budget)
+            run.offer(continued, evaluate(prep, continued).objective)
+            starts.append(continued)
+        bounds = {"flow relaxation": relaxation.bound}
+        if not wd.should_halt() and options.lagrangian_share > 0:
+            # A bound that keeps churn, minimum hours and the project limit, warm-started at the flow duals.
+            wd.set_phase("lagrangian")
+            lagrangian = LagrangianBound(prep)
+            lagrangian.set_prices(np.array(relaxation.person_prices), np.array(relaxation.line_prices))
+            budget = min(options.lagrangian_share * options.time_limit_s, max(0.0, run.remaining() - 0.5))
+            bounds["lagrangian"] = lagrangian.run(
+                time.monotonic() + budget, lambda: run.best_value, halt=wd.should_halt, on_bound=wd.tighten
+            )
 
         stop: StopReason = "completed"
-        bound_source = "flow relaxation"
         if wd.should_halt():
             pass
         elif not decomposed:
             stop, exact = run.full_model()
-            if exact is not None and exact < relaxation.bound:
-                bound_source = "cp-sat"
+            if exact is not None:
+                bounds["cp-sat"] = exact
         else:
             candidates = select_candidates(prep, options.candidates_per_line, [*starts, relaxation.relaxed], run.best)
             run.search(candidates)
@@ -144,6 +176,9 @@ def solve(
             elif run.remaining() <= 0.1:
                 stop = "time_limit"
         bound = wd.bound if wd.bound is not None else relaxation.bound
+        bound_source = min(bounds, key=lambda source: bounds[source])
+        if stop == "optimal":
+            bound_source = "cp-sat"
         wd.set_phase("assemble")
         stats = SolveStats(
             greedy_objective=greedy_value,
@@ -165,10 +200,14 @@ def solve(
 class _Run:
     """The state of one solve: best plan so far and the CP-SAT phases."""
 
-    def __init__(self, prep: Prepared, options: SolveOptions, wd: Watchdog) -> None:
+    def __init__(
+        self, prep: Prepared, options: SolveOptions, wd: Watchdog, checkpoint: CheckpointCallback | None = None
+    ) -> None:
         self.prep = prep
         self.options = options
         self.wd = wd
+        self._checkpoint = checkpoint
+        self._last_checkpoint = float("-inf")
         self.best: Assignment = {}
         self.best_value = float("-inf")
         self.first_model: float | None = None
@@ -183,8 +222,22 @@ class _Run:
         if value > self.best_value + 1e-6:
             self.best, self.best_value = plan, value
             self.wd.improve(value, solution=solution)
+            self.save(plan, value)
             return True
         return False
+
+    def checkpoint_due(self) -> bool:
+        return (
+            self._checkpoint is not None
+            and time.monotonic() - self._last_checkpoint >= self.options.checkpoint_interval_s
+        )
+
+    def save(self, plan: Assignment, value: float) -> None:
+        """Hand the plan to the checkpoint callback unless one was handed over recently."""
+        if self._checkpoint is None or not self.checkpoint_due():
+            return
+        self._last_checkpoint = time.monotonic()
+        self.wd.emit(self._checkpoint, allocations(self.prep, plan), value)
 
     def _model_plan(self) -> None:
         self.model_solutions += 1
@@ -203,7 +256,7 @@ class _Run:
         slack = sub.rounding_slack + 1e-6
         solver.best_bound_callback = lambda b: wd.tighten(b / UNIT + slack)
         first: list[float] = []
-        callback = _FullModelCallback(wd, slack, options.relative_gap_limit, first)
+        callback = _FullModelCallback(wd, slack, options.relative_gap_limit, first, self, sub)
         wd.attach(solver)
         ran = not wd.should_halt()
         status = solver.solve(sub.model, callback) if ran else cp_model.UNKNOWN

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+from collections.abc import Callable
 
 from ortools.sat.python import cp_model
 
@@ -82,6 +83,7 @@ class Watchdog:
             solver.stop_search()
 
     def improve(self, objective: float, *, solution: bool = True) -> None:
+        objective = float(objective)
         with self._lock:
             if self.best is None or objective > self.best + 1e-6:
                 self.best = objective
@@ -90,6 +92,7 @@ class Watchdog:
                 self.solutions += 1
 
     def tighten(self, bound: float) -> None:
+        bound = float(bound)  # plain floats only: progress reports are serialised (e.g. heartbeats)
         with self._lock:
             if self.bound is None or bound < self.bound:
                 self.bound = bound
@@ -119,6 +122,11 @@ class Watchdog:
         with self._emit_lock:
             self._last_report = time.monotonic()
             self._context.run(self._callback, progress)
+
+    def emit(self, callback: Callable[..., None], *args: object) -> None:
+        """Call ``callback(*args)`` like the progress callback: serialised, in the caller's context."""
+        with self._emit_lock:
+            self._context.run(callback, *args)
 
     # -- background thread -----------------------------------------------------------------
     def _check(self) -> None:

@@ -33,32 +33,16 @@ def _run(
     return WhatIfResult(scenario=scenario, instance=instance, plan=plan, diff=diff_plans(base, plan), notes=notes)
 
 
-def hire_person(
-    instance: Instance,
-    base: Plan,
-    person: Person,
-    options: SolveOptions | None = None,
-    progress: ProgressCallback | None = None,
-    should_stop: StopCheck | None = None,
-) -> WhatIfResult:
-    """Add ``person`` (e.g. a planned hire) to the team."""
+def with_hire(instance: Instance, person: Person) -> Instance:
+    """The instance with ``person`` (e.g. a planned hire) added to the team."""
     if any(p.id == person.id for p in instance.people):
         raise ValueError(f"person {person.id!r} already exists")
-    changed = msgspec.structs.replace(instance, people=[*instance.people, person])
-    return _run(f"hire {person.id}", changed, base, options, progress, should_stop, [])
+    return msgspec.structs.replace(instance, people=[*instance.people, person])
 
 
-def delay_project(
-    instance: Instance,
-    base: Plan,
-    project_id: str,
-    weeks: int,
-    options: SolveOptions | None = None,
-    progress: ProgressCallback | None = None,
-    should_stop: StopCheck | None = None,
-) -> WhatIfResult:
-    """Shift all demand (and week-specific pins) of ``project_id`` by ``weeks`` (may be negative);
-    demand pushed outside the horizon is dropped and listed in ``notes``."""
+def with_delay(instance: Instance, project_id: str, weeks: int) -> tuple[Instance, list[str]]:
+    """The instance with all demand (and week-specific pins) of ``project_id`` shifted by ``weeks`` (may be
+    negative), and notes on demand and pins pushed outside the horizon (dropped)."""
     if all(p.id != project_id for p in instance.projects):
         raise ValueError(f"unknown project {project_id!r}")
     notes: list[str] = []
@@ -81,7 +65,49 @@ def delay_project(
                 continue
             pin = msgspec.structs.replace(pin, weeks=shifted)
         pins.append(pin)
-    changed = msgspec.structs.replace(instance, demand=demand, pins=pins)
+    return msgspec.structs.replace(instance, demand=demand, pins=pins), notes
+
+
+def without_project(instance: Instance, project_id: str) -> Instance:
+    """The instance without the tentative project ``project_id`` (its demand and pins): the deal is lost."""
+    project = next((p for p in instance.projects if p.id == project_id), None)
+    if project is None:
+        raise ValueError(f"unknown project {project_id!r}")
+    if not project.tentative:
+        raise ValueError(f"project {project_id!r} is confirmed; only tentative projects can be dropped")
+    return msgspec.structs.replace(
+        instance,
+        projects=[p for p in instance.projects if p.id != project_id],
+        demand=[d for d in instance.demand if d.project_id != project_id],
+        pins=[p for p in instance.pins if p.project_id != project_id],
+    )
+
+
+def hire_person(
+    instance: Instance,
+    base: Plan,
+    person: Person,
+    options: SolveOptions | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> WhatIfResult:
+    """Add ``person`` (e.g. a planned hire) to the team."""
+    changed = with_hire(instance, person)
+    return _run(f"hire {person.id}", changed, base, options, progress, should_stop, [])
+
+
+def delay_project(
+    instance: Instance,
+    base: Plan,
+    project_id: str,
+    weeks: int,
+    options: SolveOptions | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> WhatIfResult:
+    """Shift all demand (and week-specific pins) of ``project_id`` by ``weeks`` (may be negative);
+    demand pushed outside the horizon is dropped and listed in ``notes``."""
+    changed, notes = with_delay(instance, project_id, weeks)
     return _run(f"delay {project_id} by {weeks} week(s)", changed, base, options, progress, should_stop, notes)
 
 
@@ -94,15 +120,5 @@ def drop_project(
     should_stop: StopCheck | None = None,
 ) -> WhatIfResult:
     """Remove a tentative project (its demand and pins) - e.g. the deal is lost."""
-    project = next((p for p in instance.projects if p.id == project_id), None)
-    if project is None:
-        raise ValueError(f"unknown project {project_id!r}")
-    if not project.tentative:
-        raise ValueError(f"project {project_id!r} is confirmed; only tentative projects can be dropped")
-    changed = msgspec.structs.replace(
-        instance,
-        projects=[p for p in instance.projects if p.id != project_id],
-        demand=[d for d in instance.demand if d.project_id != project_id],
-        pins=[p for p in instance.pins if p.project_id != project_id],
-    )
+    changed = without_project(instance, project_id)
     return _run(f"drop {project_id}", changed, base, options, progress, should_stop, [])

@@ -52,3 +52,14 @@ SIGNAL_RESUME = "resume"
 UPDATE_TERMINATE = "terminate"
 SIGNAL_MILESTONE_ACCEPTED = "milestone_accepted"
 QUERY_STATUS = "status"
+
+# Capacity planning (issue 7)
+CAPACITY_PLAN_WORKFLOW = "CapacityPlan"
+PREPARE_CAPACITY_PLAN = "prepare_capacity_plan"
+SOLVE_CAPACITY_PLAN = "solve_capacity_plan"
+FINISH_CAPACITY_PLAN = "finish_capacity_plan"
+QUERY_CAPACITY_STAGE = "capacity_stage"
+
+
+def capacity_plan_id(org_id: str, plan_id: str) -> str:
+    return f"capacity/{org_id}/{plan_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflows.billing_cycle import BillingCycleWorkflow
+from workflows.capacity import CapacityPlanWorkflow
 from workflows.engagement import EngagementWorkflow
 from workflows.ledger_sync import LedgerSyncWorkflow
 from workflows.maintenance import MaintenanceWorkflow
@@ -12,3 +13,4 @@ from workflows.metering import MeteringWorkflow, WebhookDeliveryWorkflow
 
 WORKFLOWS: list[Any] = [MaintenanceWorkflow, EngagementWorkflow, BillingCycleWorkflow, LedgerSyncWorkflow]
 WORKFLOWS += [MeteringWorkflow, WebhookDeliveryWorkflow]
+WORKFLOWS += [CapacityPlanWorkflow]

@@ -8,6 +8,7 @@ from api.routes import (
     api_keys,
     audit,
     budgets,
+    capacity,
     clients,
     contracts,
     events,
@@ -58,4 +59,5 @@ V1_ROUTES: list[Any] = [
     *webhooks.ROUTES,
     *contracts.ROUTES,
     *invoices.ROUTES,
+    *capacity.ROUTES,
 ]

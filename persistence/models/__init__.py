@@ -7,6 +7,7 @@ from persistence.models.bill_rate import BillRate
 from persistence.models.billing_lock import BillingPeriodLock
 from persistence.models.budget import Budget
 from persistence.models.capacity_allocation import CapacityAllocation
+from persistence.models.capacity_plan import CapacityPlan
 from persistence.models.client import Client
 from persistence.models.contract import Contract
 from persistence.models.expense import Expense
@@ -40,6 +41,7 @@ __all__ = [
     "BillingPeriodLock",
     "Budget",
     "CapacityAllocation",
+    "CapacityPlan",
     "Client",
     "Contract",
     "Expense",
