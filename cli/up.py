@@ -115,7 +115,9 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
         stopping = True
         raise KeyboardInterrupt
 
+    # Both explicitly: a shell starting us in the background sets SIGINT to "ignore", which we inherit.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     pg_server = None
     try:
         console.print("[bold]agencyflow[/] starting…")
