@@ -84,3 +84,12 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
 def openapi_document(app: Litestar | None = None) -> dict[str, Any]:
     app = app or create_app(database_url="postgresql://unused@127.0.0.1/unused")
     return app.openapi_schema.to_schema()
+
+
+def serve_app() -> Litestar:
+    """Factory for ``uvicorn --workers N``: each worker process configures its own JSON logging."""
+    from core.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -438,7 +438,7 @@ async def _prepare(admin_url: str, name: str) -> tuple[uuid.UUID, str, uuid.UUID
     return await seed(app_url_for(admin_url))
 
 
-def _start_api(admin_url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_api(admin_url: str, tmp: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
@@ -452,7 +452,7 @@ def _start_api(admin_url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]
     }
     with open(tmp / "api.log", "wb") as log:
         api = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "api", "--port", str(port)],
+            [sys.executable, "-m", "cli.main", "api", "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -513,8 +513,16 @@ def run(args: argparse.Namespace) -> int:
         base_rate = asyncio.run(baseline(admin_url, org_id, meter_id, total, month))
         print(f"baseline: {base_rate:,.0f} rows/s (one process, unnest + ON CONFLICT DO NOTHING)")
 
-        api, url = _start_api(admin_url, tmp)
+        api, url = _start_api(admin_url, tmp, args.api_workers)
         api_proc = psutil.Process(api.pid)
+
+        def api_tree() -> list[psutil.Process]:
+            """The API process and, with --api-workers > 1, its worker processes (the supervisor is tiny)."""
+            return [api_proc, *api_proc.children(recursive=True)]
+
+        def api_rss() -> int:
+            return sum(p.memory_info().rss for p in api_tree())
+
         ctx = mp.get_context("spawn")
         ready = ctx.Semaphore(0)
         go = ctx.Event()
@@ -524,27 +532,27 @@ def run(args: argparse.Namespace) -> int:
             p.start()
         for _ in procs:
             ready.acquire()
-        rss_peak = api_proc.memory_info().rss
+        rss_peak = api_rss()
         stop_sampling = threading.Event()
 
         def sample() -> None:
             nonlocal rss_peak
             while not stop_sampling.is_set():
                 try:
-                    rss_peak = max(rss_peak, api_proc.memory_info().rss)
+                    rss_peak = max(rss_peak, api_rss())
                 except psutil.NoSuchProcess:
                     return
                 time.sleep(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        api_cpu0, pg_cpu0 = _cpu([api_proc]), _cpu(_pg_processes(server))
+        api_cpu0, pg_cpu0 = _cpu(api_tree()), _cpu(_pg_processes(server))
         load_before = _load()
         t0 = time.perf_counter()
         go.set()
         collected = [out.get() for _ in procs]
         wall = time.perf_counter() - t0
-        api_cpu = _cpu_delta(api_cpu0, _cpu([api_proc]))
+        api_cpu = _cpu_delta(api_cpu0, _cpu(api_tree()))
         pg_cpu = _cpu_delta(pg_cpu0, _cpu(_pg_processes(server)))
         stop_sampling.set()
         for p in procs:
@@ -640,6 +648,7 @@ def run(args: argparse.Namespace) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="200,000 events, under a minute")
+    parser.add_argument("--api-workers", type=int, default=1, help="API worker processes (RSS and CPU are summed)")
     parser.add_argument("--events", type=int, default=2_000_000, help="events sent over HTTP (full mode)")
     args = parser.parse_args()
     raise SystemExit(run(args))

@@ -63,6 +63,7 @@ def migrate(
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address (default AGENCYFLOW_API_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default AGENCYFLOW_API_PORT).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (stateless; one per core is typical).")] = 1,
 ) -> None:
     """Serve the HTTP API (uvicorn)."""
     import uvicorn
@@ -80,7 +81,9 @@ def api(
         )
         raise typer.Exit(2)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings) if workers == 1 else "api.app:serve_app",
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         log_config=None,
