@@ -48,6 +48,7 @@ from core.runtime.postgres import EmbeddedPostgres, free_port
 from core.settings import app_url_for, to_plain_url, with_database
 from insights import profitability
 from insights.money import SIXTY, add_to
+from persistence.reports.profitability import empty_figures
 
 CLIENTS = 40
 PROJECTS_PER_CLIENT = 5
@@ -249,22 +250,7 @@ async def naive_report(session, start: date, end: date) -> list[profitability.Pr
     acc: dict[uuid.UUID, dict[str, object]] = {}
 
     def slot(pid: uuid.UUID) -> dict[str, object]:
-        return acc.setdefault(
-            pid,
-            {
-                "minutes": Decimal(0),
-                "billable_minutes": Decimal(0),
-                "unpriced_billable_minutes": Decimal(0),
-                "time_value_open": {},
-                "time_value_locked": {},
-                "rebill_open": {},
-                "rebill_locked": {},
-                "staff_cost": {},
-                "expense_cost": {},
-                "ai_cost": {},
-                "invoiced": {},
-            },
-        )
+        return acc.setdefault(pid, empty_figures())
 
     for r in (await session.execute(NAIVE_TIME, {"start": start, "end": end})).all():
         s = slot(r.project_id)
@@ -297,7 +283,9 @@ async def naive_report(session, start: date, end: date) -> list[profitability.Pr
         for m in (await session.execute(NAIVE_META)).all()
         if m.id in acc
     ]
-    return profitability.project_rows(figures, invoiced_available=False)
+    # Same rule as the report: time in a period an approved invoice has locked is invoiced revenue (from the
+    # invoices table, empty in this data set), never WIP.
+    return profitability.project_rows(figures, invoiced_available=True)
 
 
 async def measure(app_url: str, org_id: uuid.UUID, runs: int) -> tuple[list[float], list[float], float, bool, int]:

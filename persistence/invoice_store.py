@@ -30,6 +30,24 @@ _LINES = text(
 )
 
 
+_SUBTOTALS = text(
+    """
+    SELECT i.client_id, i.currency, sum(i.subtotal) AS amount
+    FROM invoices i
+    WHERE i.status = 'approved'
+      AND to_date(i.period || '-01', 'YYYY-MM-DD') BETWEEN date_trunc('month', CAST(:start AS date))
+                                                       AND CAST(:end AS date)
+    GROUP BY i.client_id, i.currency
+    """
+)
+
+
+async def invoiced_by_client(session: AsyncSession, start: date, end: date) -> dict[tuple[uuid.UUID, str], Decimal]:
+    """Net (pre-tax) invoiced revenue per client and currency, for periods starting within [start, end]."""
+    rows = await session.execute(_SUBTOTALS, {"start": start, "end": end})
+    return {(r.client_id, r.currency): r.amount for r in rows}
+
+
 async def invoiced_by_project(
     session: AsyncSession, start: date, end: date
 ) -> Iterable[tuple[uuid.UUID, str, Decimal]]:

@@ -217,3 +217,34 @@ def parse(source: str, text: str, *, date_order: str = "mdy") -> ParsedFile:
     if not rows:
         return ParsedFile(source=source, rows=[], problems=["the file has a header but no rows"])
     return ParsedFile(source=source, rows=rows, problems=[])
+
+
+def parse_detailed_report_row(
+    columns: Columns, cells: list[str], line: int, date_order: str, *, date_column: str, time_column: str
+) -> ParsedRow:
+    """The columns Toggl Track's and Clockify's detailed reports share (they differ in capitalisation and in
+    how they give the duration, which each importer then reads itself)."""
+    row = ParsedRow(line=line)
+    row.person_email = columns.get(cells, "Email")
+    row.person_name = columns.get(cells, "User")
+    if row.person_email is None:
+        row.problems.append("Email: missing")
+    row.client = columns.get(cells, "Client")
+    row.project = columns.get(cells, "Project")
+    if row.project is None:
+        row.problems.append("Project: missing (time without a project cannot be imported)")
+    row.task = columns.get(cells, "Task")
+    row.notes = columns.get(cells, "Description")
+    raw_date = columns.get(cells, date_column)
+    if raw_date is None:
+        row.problems.append(f"{date_column}: missing")
+    else:
+        value = attempt(row, date_column, lambda: parse_date(raw_date, date_order))
+        row.work_date = value if isinstance(value, date) else None
+    raw_time = columns.get(cells, time_column)
+    if raw_time is not None:
+        start = attempt(row, time_column, lambda: parse_time(raw_time))
+        row.start_time = start if isinstance(start, time) else None
+    billable = attempt(row, "Billable", lambda: parse_flag(columns.get(cells, "Billable")))
+    row.billable = billable if isinstance(billable, bool) else True
+    return row

@@ -78,6 +78,23 @@ class ProfitabilityReport(msgspec.Struct, kw_only=True):
     sources: dict[str, str]
 
 
+def empty_figures() -> dict[str, object]:
+    """The accumulators of one project's figures, before any time, expense, invoice or usage is added."""
+    return {
+        "minutes": Decimal(0),
+        "billable_minutes": Decimal(0),
+        "unpriced_billable_minutes": Decimal(0),
+        "time_value_open": {},
+        "time_value_locked": {},
+        "rebill_open": {},
+        "rebill_locked": {},
+        "staff_cost": {},
+        "expense_cost": {},
+        "ai_cost": {},
+        "invoiced": {},
+    }
+
+
 async def gather(
     session: AsyncSession,
     start: date,
@@ -106,22 +123,7 @@ async def gather(
     figures: dict[uuid.UUID, dict[str, object]] = {}
 
     def slot(pid: uuid.UUID) -> dict[str, object]:
-        return figures.setdefault(
-            pid,
-            {
-                "minutes": Decimal(0),
-                "billable_minutes": Decimal(0),
-                "unpriced_billable_minutes": Decimal(0),
-                "time_value_open": {},
-                "time_value_locked": {},
-                "rebill_open": {},
-                "rebill_locked": {},
-                "staff_cost": {},
-                "expense_cost": {},
-                "ai_cost": {},
-                "invoiced": {},
-            },
-        )
+        return figures.setdefault(pid, empty_figures())
 
     def money(s: dict[str, object], key: str) -> dict[str, Decimal]:
         bucket = s[key]
@@ -170,8 +172,9 @@ async def gather(
             )
         )
     extras: dict[uuid.UUID, profitability.ProjectFigures] = {}
-    if client_extra_amounts and project_id is None:
-        wanted = [cid for cid in client_extra_amounts if client_id is None or cid == client_id]
+    unattributed = set(client_extra_amounts) | set(invoiced.unattributed_by_client)
+    if unattributed and project_id is None:
+        wanted = [cid for cid in unattributed if client_id is None or cid == client_id]
         for c in (await session.execute(text(CLIENTS_SQL), {"ids": wanted})).all():
             extras[c.id] = profitability.ProjectFigures(
                 project_id=uuid.UUID(int=0),
@@ -180,7 +183,8 @@ async def gather(
                 client_id=c.id,
                 client_name=c.name,
                 currency=c.currency,
-                ai_cost=client_extra_amounts[c.id],
+                ai_cost=client_extra_amounts.get(c.id, {}),
+                invoiced=invoiced.unattributed_by_client.get(c.id, {}),
             )
     return projects, extras, sources, True
 

@@ -13,15 +13,17 @@ from datetime import date
 from decimal import Decimal
 
 import msgspec
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from persistence.invoice_store import invoiced_by_project
+from persistence.invoice_store import invoiced_by_client, invoiced_by_project
 from persistence.usage_store import provider_cost
 
 
 class InvoicedRevenue(msgspec.Struct, kw_only=True):
     source: str
     by_project: dict[uuid.UUID, dict[str, Decimal]]
+    unattributed_by_client: dict[uuid.UUID, dict[str, Decimal]]
 
 
 class AiCost(msgspec.Struct, kw_only=True):
@@ -37,12 +39,27 @@ def _add(target: dict[uuid.UUID, dict[str, Decimal]], key: uuid.UUID, currency: 
 
 async def invoiced_revenue(session: AsyncSession, start: date, end: date) -> InvoicedRevenue:
     result = InvoicedRevenue(
-        source="approved invoices (time-and-materials lines by project; retainer, usage and invoice-level "
-        "lines are client revenue, not attributed to a project)",
+        source="approved invoices: time-and-materials lines by project; the rest of each invoice's net "
+        "(retainers, AI usage, minimums, discounts) on the client's unattributed row",
         by_project={},
+        unattributed_by_client={},
     )
-    for project_id, currency, amount in await invoiced_by_project(session, start, end):
+    attributed: dict[tuple[uuid.UUID, str], Decimal] = {}
+    projects = await invoiced_by_project(session, start, end)
+    for project_id, currency, amount in projects:
         _add(result.by_project, project_id, currency, amount)
+    query = text("SELECT id, client_id FROM projects WHERE id = ANY(:ids)")
+    clients: dict[uuid.UUID, uuid.UUID] = {
+        row.id: row.client_id for row in await session.execute(query, {"ids": list(result.by_project)})
+    }
+    for project_id, currency, amount in projects:
+        key = (clients[project_id], currency)
+        attributed[key] = attributed.get(key, Decimal(0)) + amount
+    # The rest of each client's invoiced net (retainers, AI usage, minimums, discounts, …) is client revenue.
+    for (client_id, currency), total in (await invoiced_by_client(session, start, end)).items():
+        rest = total - attributed.get((client_id, currency), Decimal(0))
+        if rest:
+            _add(result.unattributed_by_client, client_id, currency, rest)
     return result
 
 

@@ -5,10 +5,6 @@ checkpointed best plan with the time that is left."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,31 +17,7 @@ from core.settings import load_settings
 from scheduling import Plan, check_plan, dump_instance, generate
 from tests.capacity.conftest import make_worker, wait_for
 from tests.conftest import asgi_client
-
-
-class WorkerProcess:
-    """The real ``agencyflow worker`` command in its own process, so it can be killed for real."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as handle:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "worker"], env=self.env, stdout=handle, stderr=subprocess.STDOUT
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+from tests.worker_process import WorkerProcess, worker_env
 
 
 async def test_solve_survives_a_killed_worker_and_resumes_from_its_checkpoint(
@@ -53,14 +25,7 @@ async def test_solve_survives_a_killed_worker_and_resumes_from_its_checkpoint(
 ) -> None:
     queue = f"capacity-crash-{uuid.uuid4().hex[:8]}"
     address = temporal_env.client.service_client.config.target_host
-    env = {
-        **os.environ,
-        "AGENCYFLOW_DATABASE_URL": database,
-        "AGENCYFLOW_APP_DATABASE_URL": app_database_url,
-        "AGENCYFLOW_TEMPORAL_ADDRESS": address,
-        "AGENCYFLOW_TASK_QUEUE": queue,
-        "AGENCYFLOW_LOG_LEVEL": "WARNING",
-    }
+    env = worker_env(database=database, app_database_url=app_database_url, temporal_address=address, task_queue=queue)
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     settings = msgspec.structs.replace(load_settings(), task_queue=queue, temporal_address=address)

@@ -123,6 +123,14 @@ async def test_retainer_rollover_and_overage_over_three_periods(stack, org, sess
     ).json()
     invoiced = {row["project_code"]: row["invoiced"] for row in report["rows"]}
     assert invoiced["AUDIT"] == "303.75"
+    # Per client, the whole net of February's invoice: retainer 4,000.00 + overage 450.00 + AUDIT 303.75.
+    by_client = (
+        await api.get(
+            f"/v1/reports/profitability?from=2025-02-01&to=2025-02-28&client_id={client_id}&group_by=client",
+            headers=org.headers(Role.FINANCE),
+        )
+    ).json()
+    assert [row["invoiced"] for row in by_client["rows"]] == ["4753.75"]
     # The contract ends with 2025-03: the engagement finishes and marks the contract ended.
     contract = await eventually(lambda: _contract_with_status(api, org, contract_id, "ended"))
     assert contract["status"] == "ended"

@@ -4,12 +4,7 @@ posting, bean-check clean. Two finance users deciding at once → one wins, the 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -23,46 +18,20 @@ from tests.conftest import asgi_client
 from tests.engagements.conftest import eventually
 from tests.engagements.dates import period, retainer_terms
 from tests.engagements.test_engagement_api import FAST, RETAINER_TERMS, drafts, make_client
-
-
-class WorkerProcess:
-    """The real ``agencyflow worker`` command in its own process, so it can be killed for real."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        handle = open(self.log, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker"], env=self.env, stdout=handle, stderr=subprocess.STDOUT
-        )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(20)
+from tests.worker_process import WorkerProcess, worker_env
 
 
 @pytest.fixture
 async def crash_stack(temporal_env, database, app_database_url, tmp_path):
     queue = f"crash-{uuid.uuid4().hex[:8]}"
     address = temporal_env.client.service_client.config.target_host
-    env = {
-        **os.environ,
-        "AGENCYFLOW_DATABASE_URL": database,
-        "AGENCYFLOW_APP_DATABASE_URL": app_database_url,
-        "AGENCYFLOW_TEMPORAL_ADDRESS": address,
-        "AGENCYFLOW_TASK_QUEUE": queue,
-        "AGENCYFLOW_LEDGER_DIR": str(tmp_path / "ledgers"),
-        "AGENCYFLOW_LOG_LEVEL": "WARNING",
-    }
+    env = worker_env(
+        database=database,
+        app_database_url=app_database_url,
+        temporal_address=address,
+        task_queue=queue,
+        AGENCYFLOW_LEDGER_DIR=str(tmp_path / "ledgers"),
+    )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     worker.start()
     settings = msgspec.structs.replace(
