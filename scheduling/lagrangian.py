@@ -23,7 +23,7 @@ independent problems that are solved *exactly*:
 * the constant Σ μ·b + Σ ν·K.
 
 Each evaluation is therefore a valid upper bound on the objective of the whole instance (weak duality);
-subgradient steps on (λ, μ, ν) lower it. The smallest value seen (plus a floating-point slack) is reported,
+(deflected) subgradient steps on (λ, μ, ν) lower it. The smallest value seen (plus a floating-point slack) is reported,
 and the solver keeps the smaller of it and the flow bound. No heuristic pruning is involved.
 """
 
@@ -74,14 +74,20 @@ class LagrangianBound:
         self.line_blocks = np.array(prep.line_blocks, dtype=np.float64)
         ww = line_week[dd] if len(dd) else np.zeros(0, dtype=np.int64)
         jj = line_project[dd] if len(dd) else np.zeros(0, dtype=np.int64)
+        # Groups: (person, project, week) with at least one eligible line. Pairs are stored group by group,
+        # so that the per-step sort by (group, reduced gain) runs on nearly sorted keys (fast).
+        gkey = (pp * n_projects + jj) * n_weeks + ww
+        by_group = np.argsort(gkey, kind="stable")
+        pp, dd, ww, jj, gkey = pp[by_group], dd[by_group], ww[by_group], jj[by_group], gkey[by_group]
         self.dd = dd
         self.pw = pp * n_weeks + ww
-        self.gain = np.array([prep.block_value(p, d) for p, d in zip(pairs_p, pairs_d, strict=True)], dtype=np.float64)
+        self.gain = np.array(
+            [prep.block_value(p, d) for p, d in zip(pp.tolist(), dd.tolist(), strict=True)], dtype=np.float64
+        )
         self.ub = np.minimum(self.line_blocks[dd], cap[pp, ww]).astype(np.float64) if len(dd) else np.zeros(0)
-
-        # Groups: (person, project, week) with at least one eligible line.
-        gkey = (pp * n_projects + jj) * n_weeks + ww
         groups, self.ginv = np.unique(gkey, return_inverse=True)
+        # Pairs are stored group by group: the first pair of each group, and each pair's group start.
+        self.g_start = np.flatnonzero(np.r_[True, self.ginv[1:] != self.ginv[:-1]]) if len(gkey) else np.zeros(0, int)
         self.n_groups = len(groups)
         self.g_week = groups % n_weeks
         g_pj = groups // n_weeks
@@ -125,6 +131,9 @@ class LagrangianBound:
             group = group_index.get((chain, w)) if chain is not None else None
             if chain is not None and group is not None and self.g_feasible[group]:
                 self.forced[chain, w] = True
+        # For the dynamic programme (week-major): the value of "off", and the cost of switching after week w.
+        self.off_value_t = np.ascontiguousarray(np.where(self.forced, -np.inf, self.off_value).T)
+        self.switch_t = np.ascontiguousarray(np.where(self.c_link, churn, 0.0).T)
 
         # Utilization: U at the breakpoints 0, ⌊target⌋, ⌈target⌉, capacity (in blocks) per person-week.
         full = np.minimum(
@@ -149,15 +158,21 @@ class LagrangianBound:
         self.nu = np.zeros((n_people, n_weeks))
         self.best = math.inf
         self.iterations = 0
+        self.restarts = 0
         self._theta = 1.0
+        self._restart_theta = 1.0
         self._stall = 0
+        self._direction: FloatArray | None = None
+        self._best_multipliers = (self.lam.copy(), self.mu.copy(), self.nu.copy())
 
-    def set_prices(self, person_week: FloatArray, line: FloatArray, *, step: float = 0.1) -> None:
+    def set_prices(self, person_week: FloatArray, line: FloatArray, *, step: float = 0.5) -> None:
         """Start from given multipliers (e.g. the duals of the flow relaxation), with smaller steps: they
         are already close to good ones."""
         self.lam = person_week.reshape(self.n_people, self.n_weeks).astype(np.float64)
         self.mu = np.maximum(0.0, line.astype(np.float64))
         self._theta = step
+        self._restart_theta = min(step, 0.3)
+        self._direction = None
 
     def evaluate(self) -> tuple[float, FloatArray, FloatArray, FloatArray]:
         """(bound, subgradients for λ, μ, ν) at the current multipliers."""
@@ -165,47 +180,48 @@ class LagrangianBound:
         reduced = self.gain + self.lam.ravel()[self.pw] - self.mu[self.dd]
         # Lines of a group by decreasing reduced gain (one float key: group, then gain).
         spread = 2.0 * float(np.abs(reduced).max(initial=0.0)) + 1.0
+        # The sort only permutes pairs within their group (pairs are stored group by group).
         order = np.argsort(self.ginv * spread - reduced, kind="stable")
-        g_sorted = self.ginv[order]
+        g_sorted = self.ginv
         ub_sorted = self.ub[order]
         r_sorted = reduced[order]
         cum = np.cumsum(ub_sorted)
         # Blocks of the group's better lines ahead of each line (cumulative sum restarted per group).
-        starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]]) if len(g_sorted) else np.zeros(0, int)
-        group_offset = np.r_[0.0, cum[starts[1:] - 1]] if len(starts) else np.zeros(0)
-        before = cum - ub_sorted - np.repeat(group_offset, np.diff(np.r_[starts, len(order)]))
-        positive = np.bincount(g_sorted, weights=np.where(r_sorted > 0, ub_sorted, 0.0), minlength=self.n_groups)
+        starts = self.g_start
+        before = cum - ub_sorted - (cum - ub_sorted)[starts][g_sorted] if len(starts) else cum
+        positive = np.add.reduceat(np.where(r_sorted > 0, ub_sorted, 0.0), starts) if len(starts) else np.zeros(0)
         target = np.minimum(self.g_cap, np.maximum(self.min_blocks, positive))
         take = np.clip(target[g_sorted] - before, 0.0, ub_sorted)
-        on_value = np.bincount(g_sorted, weights=take * r_sorted, minlength=self.n_groups).astype(np.float64)
+        on_value = np.add.reduceat(take * r_sorted, starts) if len(starts) else np.zeros(0)
         on_value -= self.nu[self.g_person, self.g_week]
         on_value = np.where(self.g_feasible, on_value, -np.inf)
 
-        von = np.full((self.n_chains, n_weeks), -np.inf)
-        von[self.g_chain, self.g_week] = on_value
-        voff = np.where(self.forced, -np.inf, self.off_value)
-        on = np.empty((self.n_chains, n_weeks))
-        off = np.empty((self.n_chains, n_weeks))
-        came_on = np.zeros((self.n_chains, n_weeks), dtype=bool)  # best predecessor of "on" is "on"
-        came_off = np.zeros((self.n_chains, n_weeks), dtype=bool)  # best predecessor of "off" is "on"
-        on[:, 0] = von[:, 0]
-        off[:, 0] = voff[:, 0]
+        # Week-major arrays (weeks x chains): each step of the programme reads contiguous rows.
+        von = np.full((n_weeks, self.n_chains), -np.inf)
+        von[self.g_week, self.g_chain] = on_value
+        voff = self.off_value_t
+        switch = self.switch_t
+        on = np.empty((n_weeks, self.n_chains))
+        off = np.empty((n_weeks, self.n_chains))
+        came_on = np.zeros((n_weeks, self.n_chains), dtype=bool)  # best predecessor of "on" is "on"
+        came_off = np.zeros((n_weeks, self.n_chains), dtype=bool)  # best predecessor of "off" is "on"
+        on[0] = von[0]
+        off[0] = voff[0]
         for w in range(1, n_weeks):
-            switch = np.where(self.c_link[:, w - 1], self.churn, 0.0)
-            stay_on, join = on[:, w - 1], off[:, w - 1] - switch
-            came_on[:, w] = stay_on >= join
-            on[:, w] = von[:, w] + np.maximum(stay_on, join)
-            leave, stay_off = on[:, w - 1] - switch, off[:, w - 1]
-            came_off[:, w] = leave > stay_off
-            off[:, w] = voff[:, w] + np.maximum(leave, stay_off)
-        chains_value = np.maximum(on[:, -1], off[:, -1]) if n_weeks else np.zeros(0)
-        state = on[:, -1] > off[:, -1]
-        y = np.zeros((self.n_chains, n_weeks), dtype=bool)
+            stay_on, join = on[w - 1], off[w - 1] - switch[w - 1]
+            came_on[w] = stay_on >= join
+            on[w] = von[w] + np.maximum(stay_on, join)
+            leave, stay_off = on[w - 1] - switch[w - 1], off[w - 1]
+            came_off[w] = leave > stay_off
+            off[w] = voff[w] + np.maximum(leave, stay_off)
+        chains_value = np.maximum(on[-1], off[-1]) if n_weeks else np.zeros(0)
+        state = on[-1] > off[-1]
+        y = np.zeros((n_weeks, self.n_chains), dtype=bool)
         for w in range(n_weeks - 1, -1, -1):
-            y[:, w] = state
+            y[w] = state
             if w > 0:
-                state = np.where(state, came_on[:, w], came_off[:, w])
-        y_group = y[self.g_chain, self.g_week]
+                state = np.where(state, came_on[w], came_off[w])
+        y_group = y[self.g_week, self.g_chain]
         x = np.zeros(len(self.gain))
         x[order] = take * y_group[g_sorted]
 
@@ -237,28 +253,49 @@ class LagrangianBound:
         ).reshape(n_people, n_weeks)
         return bound, x_pw - hours, self.line_blocks - x_line, self.k_limit - y_pw
 
-    def step(self, target: float) -> float:
-        """Evaluate, keep the bound if it is the best, and take a subgradient step towards ``target``
-        (the best known objective, a lower bound on the optimum). Returns the bound at this step."""
+    def step(self, target: float, *, min_theta: float = 1e-4) -> float:
+        """Evaluate, keep the bound if it is the best, and take a step towards ``target`` (the best known
+        objective, a lower bound on the optimum). Returns the bound at this step.
+
+        Steps follow a *deflected* subgradient (Camerini-Fratta-Maffioli: the new subgradient plus 1.5 times
+        the part of the previous direction it turns against), which zig-zags less than the plain one; the
+        step factor shrinks when the bound stalls, and once it has collapsed below ``min_theta`` the search
+        restarts from the best multipliers so far with a fresh step factor (``restarts`` counts them)."""
         bound, g_lam, g_mu, g_nu = self.evaluate()
         self.iterations += 1
         if bound < self.best - 1e-6:
             self.best = bound
             self._stall = 0
+            self._best_multipliers = (self.lam.copy(), self.mu.copy(), self.nu.copy())
         else:
             self._stall += 1
-            if self._stall >= 20:
-                self._theta *= 0.8
+            if self._stall >= 10:
+                self._theta *= 0.7
                 self._stall = 0
+                if self._theta < min_theta:
+                    lam, mu, nu = self._best_multipliers
+                    self.lam, self.mu, self.nu = lam.copy(), mu.copy(), nu.copy()
+                    self._theta = self._restart_theta
+                    self._direction = None
+                    self.restarts += 1
+                    return bound
         g_mu = np.where((self.mu <= 0) & (g_mu > 0), 0.0, g_mu)
         g_nu = np.where((self.nu <= 0) & (g_nu > 0), 0.0, g_nu)
-        norm = float((g_lam**2).sum() + (g_mu**2).sum() + (g_nu**2).sum())
+        g = np.concatenate([g_lam.ravel(), g_mu, g_nu.ravel()])
+        direction = g
+        if self._direction is not None:
+            turn = float(g @ self._direction)
+            if turn < 0:
+                direction = g - 1.5 * turn / float(self._direction @ self._direction) * self._direction
+        norm = float(direction @ direction)
         if norm <= 1e-12 or not math.isfinite(bound):
             return bound
+        self._direction = direction
         size = self._theta * max(bound - target, 1e-6 * abs(bound)) / norm
-        self.lam = self.lam - size * g_lam
-        self.mu = np.maximum(0.0, self.mu - size * g_mu)
-        self.nu = np.maximum(0.0, self.nu - size * g_nu)
+        n_lam, n_mu = self.lam.size, self.mu.size
+        self.lam = self.lam - size * direction[:n_lam].reshape(self.lam.shape)
+        self.mu = np.maximum(0.0, self.mu - size * direction[n_lam : n_lam + n_mu])
+        self.nu = np.maximum(0.0, self.nu - size * direction[n_lam + n_mu :].reshape(self.nu.shape))
         return bound
 
     def run(
@@ -270,12 +307,18 @@ class LagrangianBound:
         on_bound: Callable[[float], None] | None = None,
         min_theta: float = 1e-4,
     ) -> float:
-        """Subgradient steps until ``deadline`` (monotonic), ``halt()`` or the step size has collapsed."""
-        while time.monotonic() < deadline and self._theta > min_theta:
+        """Steps until ``deadline`` (monotonic), ``halt()``, or a restart that found nothing better (the
+        bound has converged)."""
+        restart_best = self.best
+        while time.monotonic() < deadline:
             if halt is not None and halt():
                 break
-            before = self.best
-            self.step(target())
+            before, restarts = self.best, self.restarts
+            self.step(target(), min_theta=min_theta)
             if on_bound is not None and self.best < before:
                 on_bound(self.best)
+            if self.restarts > restarts:
+                if self.best >= restart_best - 1e-6 * max(1.0, abs(restart_best)):
+                    break
+                restart_best = self.best
         return self.best

@@ -29,12 +29,16 @@ class SolveOptions(msgspec.Struct, frozen=True, kw_only=True):
     candidates_per_line: int = 10
     """People kept per demand line in decomposed sub-problems (plus those in the greedy plan,
     the relaxation and pins)."""
-    polish_share: float = 0.6
-    """Flow-based week polishing may run until this share of the time limit has passed."""
-    continuity_share: float = 0.15
+    polish_share: float = 0.0
+    """Flow-based week polishing (``scheduling.construct.polish``) may run until this share of the time limit
+    has passed (0: skipped; the team search does better in the same time)."""
+    team_share: float = 0.9
+    """The team search (``scheduling.teams``: memberships moved, hours re-optimised by min-cost flows) may run
+    until this share of the time limit has passed; 0 disables it."""
+    continuity_share: float = 0.1
     """The continuity search (``scheduling.continuity``: multi-week moves against churn) may run for up to
     this share of the time limit after polishing."""
-    lagrangian_share: float = 0.25
+    lagrangian_share: float = 0.2
     """The Lagrangian bound (``scheduling.lagrangian``) may run for up to this share of the time limit
     after polishing (it stops earlier when its steps have become tiny); 0 disables it."""
     neighbourhood_pairs: int = 6_000

@@ -26,6 +26,7 @@ from scheduling.options import CheckpointCallback, ProgressCallback, SolveOption
 from scheduling.pins import resolve_pins
 from scheduling.plan import Allocation, Plan, SolveStats, StopReason
 from scheduling.prepared import Assignment, Prepared
+from scheduling.teams import TeamSearch
 from scheduling.validation import ensure_valid
 from scheduling.watchdog import Watchdog
 
@@ -117,7 +118,7 @@ def solve(
             # First model plan fast: the first week window re-optimised around the greedy plan.
             candidates = select_candidates(prep, options.candidates_per_line, starts, greedy_plan)
             first = next(iter(neighbourhoods(prep, candidates, options.neighbourhood_pairs // 2, options.seed)))
-            run.neighbourhood(first, candidates, min(1.0, options.neighbourhood_time_s))
+            run.neighbourhood(first, candidates, min(1.0, options.neighbourhood_time_s, 0.03 * options.time_limit_s))
 
         wd.set_phase("bound")
         relaxation = flow_bound(prep)
@@ -127,23 +128,6 @@ def solve(
             constructed = construct(prep, seed)
             starts.append(constructed)
             run.offer(constructed, evaluate(prep, constructed).objective)
-        if not wd.should_halt():
-            wd.set_phase("polish")
-            deadline = time.monotonic() + max(0.0, options.polish_share * options.time_limit_s - wd.elapsed())
-            polished = run.best
-            for factor in (1.0, 2.0, 0.5, 3.0):
-                if wd.should_halt() or time.monotonic() > deadline:
-                    break
-                polished = polish(prep, polished, seed, deadline, factor)
-            run.offer(polished, evaluate(prep, polished).objective)
-            starts.append(polished)
-        if not wd.should_halt():
-            # Multi-week moves that remove churn the week-by-week polish cannot (people keep a foot in).
-            wd.set_phase("continuity")
-            budget = min(options.continuity_share * options.time_limit_s, max(0.0, run.remaining() - 0.5))
-            continued = improve_continuity(prep, run.best, time.monotonic() + budget)
-            run.offer(continued, evaluate(prep, continued).objective)
-            starts.append(continued)
         bounds = {"flow relaxation": relaxation.bound}
         if not wd.should_halt() and options.lagrangian_share > 0:
             # A bound that keeps churn, minimum hours and the project limit, warm-started at the flow duals.
@@ -154,6 +138,35 @@ def solve(
             bounds["lagrangian"] = lagrangian.run(
                 time.monotonic() + budget, lambda: run.best_value, halt=wd.should_halt, on_bound=wd.tighten
             )
+        if not wd.should_halt() and options.polish_share > 0:
+            wd.set_phase("polish")
+            deadline = time.monotonic() + max(0.0, options.polish_share * options.time_limit_s - wd.elapsed())
+            polished = run.best
+            for factor in (1.0, 2.0, 0.5, 3.0):
+                if wd.should_halt() or time.monotonic() > deadline:
+                    break
+                polished = polish(prep, polished, seed, deadline, factor)
+            run.offer(polished, evaluate(prep, polished).objective)
+            starts.append(polished)
+        if not wd.should_halt() and options.team_share > 0:
+            # Who works on which project when (stable teams); the hours of each week follow by min-cost flow.
+            wd.set_phase("teams")
+            deadline = time.monotonic() + max(0.0, options.team_share * options.time_limit_s - wd.elapsed())
+            teams = TeamSearch(prep, run.best)
+            teamed = teams.run(
+                deadline,
+                halt=lambda: wd.should_halt() or run.gap_reached(),
+                on_pass=lambda plan: run.offer(plan, evaluate(prep, plan).objective),
+            )
+            run.offer(teamed, evaluate(prep, teamed).objective)
+            starts.append(teamed)
+        if not wd.should_halt() and not run.gap_reached():
+            # Multi-week moves that remove churn the week-by-week polish cannot (people keep a foot in).
+            wd.set_phase("continuity")
+            budget = min(options.continuity_share * options.time_limit_s, max(0.0, run.remaining() - 0.5))
+            continued = improve_continuity(prep, run.best, time.monotonic() + budget)
+            run.offer(continued, evaluate(prep, continued).objective)
+            starts.append(continued)
 
         stop: StopReason = "completed"
         if wd.should_halt():
@@ -217,6 +230,10 @@ class _Run:
 
     def remaining(self) -> float:
         return self.options.time_limit_s - self.wd.elapsed()
+
+    def gap_reached(self) -> bool:
+        gap = self.wd.gap
+        return gap is not None and gap <= self.options.relative_gap_limit
 
     def offer(self, plan: Assignment, value: float, *, solution: bool = False) -> bool:
         if value > self.best_value + 1e-6:
