@@ -21,8 +21,24 @@ from scheduling import (
     Weights,
     check_plan,
 )
+from scheduling.assemble import assemble
+from scheduling.plan import PinConflict
+from scheduling.prepared import Assignment, Prepared
 
 MONDAY = date(2025, 3, 3)
+
+NO_STATS = SolveStats(
+    greedy_objective=0,
+    greedy_seconds=0,
+    first_plan_seconds=None,
+    wall_seconds=0,
+    model_solutions=0,
+    decomposed=False,
+    windows=0,
+    variables=0,
+    bound_source="",
+)
+"""Statistics of a plan that no solve produced (assembled directly from an internal assignment)."""
 
 # Rule names the checker reports for broken constraints (as opposed to reporting mismatches).
 CONSTRAINT_RULES = {
@@ -98,17 +114,6 @@ def bare_plan(allocations: list[Allocation]) -> Plan:
         under_hours=0,
         over_hours=0,
     )
-    stats = SolveStats(
-        greedy_objective=0,
-        greedy_seconds=0,
-        first_plan_seconds=None,
-        wall_seconds=0,
-        model_solutions=0,
-        decomposed=False,
-        windows=0,
-        variables=0,
-        bound_source="",
-    )
     return Plan(
         status="feasible",
         stop_reason="completed",
@@ -120,7 +125,7 @@ def bare_plan(allocations: list[Allocation]) -> Plan:
         utilization=[],
         unmet=[],
         pin_conflicts=[],
-        stats=stats,
+        stats=NO_STATS,
     )
 
 
@@ -150,6 +155,11 @@ def brute_force(instance: Instance) -> tuple[float, list[Allocation]]:
     return best_value, best_allocs
 
 
+def valid(instance: Instance, prep: Prepared, assignment: Assignment, conflicts: list[PinConflict]) -> bool:
+    """An internal assignment (from a search phase) assembled into a plan and judged by the independent checker."""
+    return check_plan(instance, assemble(prep, assignment, 1e12, "completed", conflicts, NO_STATS)).ok
+
+
 class Kit:
     """The helpers above, handed to tests through the ``kit`` fixture."""
 
@@ -159,6 +169,8 @@ class Kit:
     make = staticmethod(make)
     bare_plan = staticmethod(bare_plan)
     brute_force = staticmethod(brute_force)
+    valid = staticmethod(valid)
+    no_stats = NO_STATS
     constraint_rules = CONSTRAINT_RULES
     monday = MONDAY
 

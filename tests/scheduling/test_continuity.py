@@ -14,23 +14,10 @@ from scheduling.construct import construct, polish
 from scheduling.continuity import improve_continuity
 from scheduling.objective import evaluate
 from scheduling.pins import resolve_pins
-from scheduling.plan import SolveStats
 from scheduling.prepared import Prepared
 
 if TYPE_CHECKING:
     from conftest import Kit
-
-STATS = SolveStats(
-    greedy_objective=0,
-    greedy_seconds=0,
-    first_plan_seconds=None,
-    wall_seconds=0,
-    model_solutions=0,
-    decomposed=False,
-    windows=0,
-    variables=0,
-    bound_source="",
-)
 
 
 def test_a_person_leaving_mid_project_stays_instead_of_a_newcomer(kit: Kit) -> None:
@@ -54,7 +41,7 @@ def test_a_person_leaving_mid_project_stays_instead_of_a_newcomer(kit: Kit) -> N
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_continuity_never_worsens_a_polished_plan_and_keeps_it_valid(seed: int) -> None:
+def test_continuity_never_worsens_a_polished_plan_and_keeps_it_valid(kit: Kit, seed: int) -> None:
     instance = generate(40, 16, 10, seed=seed)
     prep = Prepared(instance)
     conflicts, pins = resolve_pins(prep)
@@ -64,10 +51,10 @@ def test_continuity_never_worsens_a_polished_plan_and_keeps_it_valid(seed: int) 
     after = evaluate(prep, improved)
     assert after.objective >= before.objective - 1e-6
     assert after.churn_events <= before.churn_events
-    assert check_plan(instance, assemble(prep, improved, 1e12, "completed", conflicts, STATS)).ok
+    assert kit.valid(instance, prep, improved, conflicts)
 
 
-def test_checkpoints_hand_over_the_best_plan_and_a_solve_resumes_from_one() -> None:
+def test_checkpoints_hand_over_the_best_plan_and_a_solve_resumes_from_one(kit: Kit) -> None:
     instance = generate(40, 16, 8, seed=9)
     saved: list[tuple[list[Allocation], float]] = []
     options = SolveOptions(time_limit_s=3, checkpoint_interval_s=0.5)
@@ -85,7 +72,7 @@ def test_checkpoints_hand_over_the_best_plan_and_a_solve_resumes_from_one() -> N
         1e12,
         "completed",
         [],
-        STATS,
+        kit.no_stats,
     )
     assert checkpoint_plan.objective == pytest.approx(objective)
     assert check_plan(instance, checkpoint_plan).ok

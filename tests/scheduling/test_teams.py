@@ -9,29 +9,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from scheduling import Pin, check_plan, generate
-from scheduling.assemble import assemble
+from scheduling import Pin, generate
 from scheduling.construct import construct
 from scheduling.objective import evaluate
 from scheduling.pins import resolve_pins
-from scheduling.plan import SolveStats
 from scheduling.prepared import Prepared
 from scheduling.teams import TeamSearch
 
 if TYPE_CHECKING:
     from conftest import Kit
-
-STATS = SolveStats(
-    greedy_objective=0,
-    greedy_seconds=0,
-    first_plan_seconds=None,
-    wall_seconds=0,
-    model_solutions=0,
-    decomposed=False,
-    windows=0,
-    variables=0,
-    bound_source="",
-)
 
 
 def test_a_one_week_stand_in_is_replaced_by_the_member_who_was_away(kit: Kit) -> None:
@@ -79,7 +65,7 @@ def test_reflow_lets_a_member_flex_down_instead_of_a_second_person_joining(kit: 
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_team_search_never_worsens_a_constructed_plan_and_keeps_it_valid(seed: int) -> None:
+def test_team_search_never_worsens_a_constructed_plan_and_keeps_it_valid(kit: Kit, seed: int) -> None:
     instance = generate(40, 16, 10, seed=seed)
     prep = Prepared(instance)
     conflicts, pins = resolve_pins(prep)
@@ -91,7 +77,7 @@ def test_team_search_never_worsens_a_constructed_plan_and_keeps_it_valid(seed: i
     assert after.objective >= before.objective - 1e-6
     assert search.value() == pytest.approx(after.objective)
     assert after.churn_events < before.churn_events
-    assert check_plan(instance, assemble(prep, improved, 1e12, "completed", conflicts, STATS)).ok
+    assert kit.valid(instance, prep, improved, conflicts)
 
 
 def test_must_pin_keeps_its_membership_even_when_dropping_it_would_pay(kit: Kit) -> None:
@@ -109,7 +95,7 @@ def test_must_pin_keeps_its_membership_even_when_dropping_it_would_pay(kit: Kit)
     improved = TeamSearch(prep, start).run(time.monotonic() + 5)
     pricey = prep.person_index["pricey"]
     assert sum(blocks for (p, d), blocks in improved.items() if p == pricey and prep.line_week[d] == 1) >= 2
-    assert check_plan(instance, assemble(prep, improved, 1e12, "completed", conflicts, STATS)).ok
+    assert kit.valid(instance, prep, improved, conflicts)
 
 
 def test_an_expired_deadline_still_returns_the_reflowed_plan(kit: Kit) -> None:
@@ -123,4 +109,4 @@ def test_an_expired_deadline_still_returns_the_reflowed_plan(kit: Kit) -> None:
     )
     assert len(seen) == 1  # the reflow, offered before any move
     assert evaluate(prep, result).objective >= evaluate(prep, start).objective - 1e-6
-    assert check_plan(instance, assemble(prep, result, 1e12, "completed", conflicts, STATS)).ok
+    assert kit.valid(instance, prep, result, conflicts)
