@@ -116,34 +116,37 @@ class BillingActivities:
                 "state_after": builtins(w.state_after),
                 "workflow_id": w.workflow_id,
             }
-            inserted = (
+            columns = (Invoice.id, Invoice.status, Invoice.revision)
+            row = (
                 await session.execute(
                     insert(Invoice)
                     .values(**values)
                     .on_conflict_do_nothing(index_elements=["org_id", "contract_id", "period", "revision"])
-                    .returning(Invoice.id)
+                    .returning(*columns)
                 )
-            ).scalar_one_or_none()
-            row = (
-                await session.execute(
-                    select(Invoice.id, Invoice.status, Invoice.revision).where(
-                        Invoice.contract_id == _uuid(w.contract_id),
-                        Invoice.period == w.period,
-                        Invoice.revision == revision,
+            ).one_or_none()
+            if row is None:  # a retry: the draft of this revision is already there
+                row = (
+                    await session.execute(
+                        select(*columns).where(
+                            Invoice.contract_id == _uuid(w.contract_id),
+                            Invoice.period == w.period,
+                            Invoice.revision == revision,
+                        )
                     )
-                )
-            ).one()
-            if inserted is not None:
-                await session.execute(
-                    update(Invoice)
-                    .where(
-                        Invoice.contract_id == _uuid(w.contract_id),
-                        Invoice.period == w.period,
-                        Invoice.revision < revision,
-                        Invoice.status.in_(("reconciling", "draft", "blocked", "rejected")),
+                ).one()
+            else:
+                if revision > 1:
+                    await session.execute(
+                        update(Invoice)
+                        .where(
+                            Invoice.contract_id == _uuid(w.contract_id),
+                            Invoice.period == w.period,
+                            Invoice.revision < revision,
+                            Invoice.status.in_(("reconciling", "draft", "blocked", "rejected")),
+                        )
+                        .values(status="superseded")
                     )
-                    .values(status="superseded")
-                )
                 await audit.record(
                     session,
                     org_id=org_id,
@@ -183,9 +186,17 @@ class BillingActivities:
         announce the outcome to finance in the same transaction."""
         org_id = _uuid(inp.org_id)
         async with tenant_session(self.sessionmaker, org_id) as session:
+            # Only the columns compared (the stored lines are read on a mismatch): an invoice row carries its
+            # inputs, lines and traces as JSONB, which this check does not need.
             invoice = (
-                await session.execute(select(Invoice).where(Invoice.id == _uuid(invoice_id)).with_for_update())
-            ).scalar_one()
+                await session.execute(
+                    select(
+                        Invoice.id, Invoice.contract_id, Invoice.period, Invoice.revision, Invoice.status, Invoice.total
+                    )
+                    .where(Invoice.id == _uuid(invoice_id))
+                    .with_for_update()
+                )
+            ).one()
             live = await gather(
                 session,
                 invoice.contract_id,
@@ -199,7 +210,8 @@ class BillingActivities:
             ok = abs(difference) <= threshold
             details = []
             if not ok:
-                stored_lines = {line["key"]: Decimal(line["amount"]) for line in invoice.draft["lines"]}
+                stored = (await session.execute(select(Invoice.draft).where(Invoice.id == invoice.id))).scalar_one()
+                stored_lines = {line["key"]: Decimal(line["amount"]) for line in stored["lines"]}
                 for line in live_draft.lines:
                     before = stored_lines.pop(line.key, Decimal(0))
                     if before != line.amount:
@@ -214,9 +226,12 @@ class BillingActivities:
                 checked_at=datetime.now(UTC),
                 details=details[:50],
             )
-            invoice.reconciliation = builtins(result)
+            # ``version`` is the row's optimistic-lock counter (ETags): bumped as an ORM flush would.
+            changes: dict[str, Any] = {"reconciliation": builtins(result), "version": Invoice.version + 1}
             if invoice.status == "reconciling":
-                invoice.status = "draft" if ok else "blocked"
+                changes["status"] = "draft" if ok else "blocked"
+            await session.execute(update(Invoice).where(Invoice.id == invoice.id).values(**changes))
+            if invoice.status == "reconciling":
                 message = (
                     f"invoice for {invoice.period} is ready to review"
                     if ok
