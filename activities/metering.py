@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from core import webhook_signature
+from core import webhook_signature, webhook_targets
 from core.settings import Settings
 from persistence import metering_jobs
 from workflows.names import COMPACT_USAGE, DELIVER_WEBHOOK, FAIL_WEBHOOK_DELIVERY
@@ -72,6 +72,18 @@ class MeteringActivities:
             return "delivered"
         if job.endpoint_status != "active":
             raise ApplicationError("the webhook endpoint is disabled", type="WebhookGone", non_retryable=True)
+        blocked = await webhook_targets.delivery_problem(job.url, allow_private=self.settings.webhook_allow_private)
+        if blocked is not None:
+            await metering_jobs.record_attempt(
+                self.sessionmaker,
+                org,
+                delivery,
+                status_code=None,
+                error=f"refused: {blocked}",
+                duration_ms=0,
+                delivered=False,
+            )
+            raise ApplicationError(f"refused: {blocked}", type="WebhookTargetBlocked", non_retryable=True)
         body = job.payload.encode()
         headers = {
             "Content-Type": "application/json",

@@ -32,6 +32,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str
     ledger_dir: Path
     webhook_timeout_s: float
+    webhook_allow_private: bool
+    """Deliver webhooks to private, loopback and link-local addresses too (``core.webhook_targets``)."""
     max_body_bytes: int
     events_max_body_bytes: int
     events_rate_per_s: float
@@ -68,6 +70,7 @@ def load_settings() -> Settings:
         log_level=_env("AGENCYFLOW_LOG_LEVEL", "INFO") or "INFO",
         ledger_dir=Path(_env("AGENCYFLOW_LEDGER_DIR", str(home / "ledgers")) or home / "ledgers"),
         webhook_timeout_s=float(_env("AGENCYFLOW_WEBHOOK_TIMEOUT_S", "5") or 5),
+        webhook_allow_private=(_env("AGENCYFLOW_WEBHOOK_ALLOW_PRIVATE", "0") or "0").lower() in ("1", "true", "yes"),
         max_body_bytes=int(_env("AGENCYFLOW_MAX_BODY_BYTES", str(1024 * 1024)) or 1024 * 1024),
         events_max_body_bytes=int(_env("AGENCYFLOW_EVENTS_MAX_BODY_BYTES", str(16 * 1024 * 1024)) or 16 * 1024 * 1024),
         events_rate_per_s=float(_env("AGENCYFLOW_EVENTS_RATE_PER_S", "200") or 200),

@@ -20,8 +20,9 @@ from api.dto import Body
 from api.etags import etag_for
 from api.idempotency import idempotent_create, json_response
 from api.pagination import Cursor, Limit, Page
+from api.problems import FieldError, ValidationFailed
 from api.resources import create_row, delete_row, get_row, list_page, patch_row, read_response, state_of, to_out
-from core import webhook_signature
+from core import webhook_signature, webhook_targets
 from core.ids import new_id
 from persistence.metering_jobs import BUDGET_EVENT, WebhookEvent, enqueue_event
 from persistence.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
@@ -97,7 +98,9 @@ async def list_endpoints(ctx: Ctx, limit: Limit = 50, cursor: Cursor = None) -> 
 )
 async def create_endpoint(ctx: Ctx, data: EndpointCreate) -> Response[EndpointWithSecret]:
     """`event_types` empty means every event type. Verify deliveries with the `Agencyflow-Signature` header:
-    `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>`."""
+    `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>`. The URL must be public (no private,
+    loopback or link-local address) unless the deployment sets `AGENCYFLOW_WEBHOOK_ALLOW_PRIVATE=1`."""
+    _check_target(ctx, data.url)
 
     async def create() -> tuple[int, object, dict[str, str]]:
         row = WebhookEndpoint(
@@ -111,6 +114,12 @@ async def create_endpoint(ctx: Ctx, data: EndpointCreate) -> Response[EndpointWi
         return status, _with_secret(row), headers
 
     return await idempotent_create(ctx, create)  # type: ignore[return-value]
+
+
+def _check_target(ctx: Ctx, url: str) -> None:
+    problem = webhook_targets.url_problem(url, allow_private=ctx.request.app.state.settings.webhook_allow_private)
+    if problem is not None:
+        raise ValidationFailed("the webhook URL is not allowed", errors=[FieldError(detail=problem, pointer="/url")])
 
 
 def _with_secret(row: WebhookEndpoint) -> EndpointWithSecret:
@@ -132,6 +141,8 @@ async def get_endpoint(ctx: Ctx, endpoint_id: uuid.UUID) -> Response[EndpointOut
     summary="Change a webhook endpoint (If-Match supported)",
 )
 async def update_endpoint(ctx: Ctx, endpoint_id: uuid.UUID, data: EndpointPatch) -> Response[EndpointOut]:
+    if data.url is not msgspec.UNSET:
+        _check_target(ctx, data.url)
     row = await get_row(ctx, WebhookEndpoint, endpoint_id, "webhook endpoint", for_update=True)
     return await patch_row(ctx, row, data, EndpointOut, "webhook_endpoint")  # type: ignore[return-value]
 

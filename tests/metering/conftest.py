@@ -4,11 +4,13 @@ helpers to build CloudEvents and an independent Python oracle for their aggregat
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,8 +31,14 @@ _encoder = msgspec.json.Encoder(decimal_format="number")
 async def metering_app(app_database_url: str, temporal_address: str):  # type: ignore[no-untyped-def]
     from api.app import create_app
 
+    # The webhook receivers the tests start listen on 127.0.0.1: allow private targets here (the refusal of
+    # private targets is tested with the default settings in test_webhook_targets.py).
     settings = msgspec.structs.replace(
-        load_settings(), temporal_address=temporal_address, events_rate_per_s=1e9, events_burst=10**9
+        load_settings(),
+        temporal_address=temporal_address,
+        events_rate_per_s=1e9,
+        events_burst=10**9,
+        webhook_allow_private=True,
     )
     return create_app(settings, database_url=app_database_url)
 
@@ -278,3 +286,69 @@ def api_rows(
         cost = item["provider_cost"]
         out[key] = (Decimal(item["quantity"]), Decimal(cost) if cost is not None else None, item["event_count"])
     return out
+
+
+# ---- webhooks: a real receiver -----------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server answering with scripted status codes (then 200), recording every request."""
+
+    script: list[int] = field(default_factory=list)
+    requests: list[Received] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/agencyflow"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+                status = receiver.script.pop(0) if receiver.script else 200
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status < 300 else b"nope")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    r.start()
+    yield r
+    r.stop()
+
+
+async def create_endpoint(mclient, metered, url: str, **extra: Any) -> dict:
+    created = await mclient.post("/v1/webhooks", json={"url": url, **extra}, headers=metered.headers())
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+async def deliveries(mclient, metered, endpoint_id: str) -> list[dict]:
+    response = await mclient.get(f"/v1/webhooks/{endpoint_id}/deliveries", headers=metered.headers())
+    assert response.status_code == 200
+    return response.json()["items"]

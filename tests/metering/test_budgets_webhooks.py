@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import text
 from temporalio.worker import Worker
@@ -24,71 +21,18 @@ from core.permissions import Role
 from core.settings import load_settings
 from persistence.db import tenant_session
 from persistence.metering_jobs import compact_all, evaluate_budgets
-from tests.metering.conftest import event, post_batch, tokens_data
+from tests.metering.conftest import create_endpoint, deliveries, event, post_batch, tokens_data
 from workflows.metering import MeteringWorkflow, WebhookDeliveryWorkflow
 from workflows.names import METERING_WORKFLOW, WEBHOOK_DELIVERY_WORKFLOW
 
 NOW = datetime.now(UTC)
 
 
-# ---- a real receiver ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A local HTTP server answering with scripted status codes (then 200), recording every request."""
-
-    script: list[int] = field(default_factory=list)
-    requests: list[Received] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/agencyflow"
-
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
-                status = receiver.script.pop(0) if receiver.script else 200
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok" if status < 300 else b"nope")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    r.start()
-    yield r
-    r.stop()
-
-
 @pytest.fixture
 async def worker(temporal_env, sessionmaker):
-    """A worker for the metering workflows on the task queue the API starts workflows on."""
-    settings = load_settings()
+    """A worker for the metering workflows on the task queue the API starts workflows on (delivering to the
+    tests' local receivers, so private targets are allowed)."""
+    settings = msgspec.structs.replace(load_settings(), webhook_allow_private=True)
     activities = MeteringActivities(sessionmaker, settings)
     async with Worker(
         temporal_env.client,
@@ -107,18 +51,6 @@ async def wait_for(predicate, seconds: float = 20.0) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("condition not met in time")
-
-
-async def create_endpoint(mclient, metered, url: str, **extra: Any) -> dict:
-    created = await mclient.post("/v1/webhooks", json={"url": url, **extra}, headers=metered.headers())
-    assert created.status_code == 201, created.text
-    return created.json()
-
-
-async def deliveries(mclient, metered, endpoint_id: str) -> list[dict]:
-    response = await mclient.get(f"/v1/webhooks/{endpoint_id}/deliveries", headers=metered.headers())
-    assert response.status_code == 200
-    return response.json()["items"]
 
 
 # ---- signatures --------------------------------------------------------------------------------------------------

@@ -1,0 +1,168 @@
+"""Webhooks go to public addresses only (server-side request forgery): private, loopback, link-local and
+metadata addresses are refused when an endpoint is registered or changed, and again before each delivery
+(after resolving the host), unless the deployment allows private targets."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from temporalio.worker import Worker
+
+from activities.metering import MeteringActivities
+from cli.worker import sandbox_runner
+from core.settings import load_settings
+from core.webhook_targets import delivery_problem, url_problem
+from persistence.db import tenant_session
+from persistence.metering_jobs import WebhookEvent, enqueue_event
+from tests.metering.conftest import create_endpoint, deliveries
+from workflows.metering import WebhookDeliveryWorkflow
+from workflows.names import WEBHOOK_DELIVERY_WORKFLOW
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:8080/hook", "127.0.0.1 is a loopback address"),
+        ("http://[::1]/hook", "::1 is a loopback address"),
+        ("http://[::ffff:10.1.2.3]/hook", "10.1.2.3 is a private or reserved address"),
+        ("http://169.254.169.254/latest/meta-data", "link-local address (cloud metadata services live there)"),
+        ("http://10.0.0.5:5432/", "10.0.0.5 is a private or reserved address"),
+        ("https://192.168.1.20/hook", "192.168.1.20 is a private or reserved address"),
+        ("http://100.64.0.1/", "100.64.0.1 is a private or reserved address"),
+        ("http://0.0.0.0/", "0.0.0.0 is a private or reserved address"),
+        ("http://224.0.0.251/", "224.0.0.251 is a multicast address"),
+        ("http://localhost:9000/hook", "localhost is this machine"),
+        ("http://api.LOCALHOST./hook", "api.localhost is this machine"),
+        ("http://user:pw@hooks.example.com/", "credentials in the URL are not allowed"),
+        ("ftp://hooks.example.com/", "the scheme must be http or https"),
+        ("http://hooks.example.com:99999/", "not a valid URL"),
+    ],
+)
+def test_internal_or_malformed_targets_are_refused_by_default(url: str, reason: str) -> None:
+    problem = url_problem(url, allow_private=False)
+    assert problem is not None and reason in problem
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.com/agencyflow", "http://8.8.8.8:8443/x", "https://[2606:4700::1111]/"]
+)
+def test_public_targets_are_accepted(url: str) -> None:
+    assert url_problem(url, allow_private=False) is None
+
+
+def test_allowing_private_targets_still_checks_the_syntax() -> None:
+    assert url_problem("http://127.0.0.1:8080/hook", allow_private=True) is None
+    assert url_problem("http://10.0.0.5/", allow_private=True) is None
+    assert "scheme" in (url_problem("gopher://10.0.0.5/", allow_private=True) or "")
+
+
+def _resolver(answers: dict[str, list[str]]):  # type: ignore[no-untyped-def]
+    """A stand-in for DNS (not a component of ours): the addresses each name resolves to."""
+
+    async def getaddrinfo(host: str, port: object, **_: object) -> list[tuple[object, ...]]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in answers[host]
+        ]
+
+    return getaddrinfo
+
+
+async def test_a_name_with_any_internal_answer_is_refused_at_delivery(monkeypatch) -> None:
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(
+        loop,
+        "getaddrinfo",
+        _resolver(
+            {
+                "rebound.example.com": ["93.184.215.14", "10.0.0.9"],
+                "metadata.example.com": ["fe80::1%eth0"],
+                "hooks.example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+            }
+        ),
+    )
+    assert await delivery_problem("https://rebound.example.com/x", allow_private=False) == (
+        "rebound.example.com resolves to 10.0.0.9, a private or reserved address; webhooks go to public addresses"
+    )
+    assert "link-local" in (await delivery_problem("http://metadata.example.com/", allow_private=False) or "")
+    assert await delivery_problem("https://hooks.example.com/agencyflow", allow_private=False) is None
+    # Unresolvable names are left to the request itself: a network error, retried like any other.
+    assert await delivery_problem("https://gone.example.com/", allow_private=False) is None
+    assert await delivery_problem("https://rebound.example.com/x", allow_private=True) is None
+
+
+async def test_this_machines_own_name_is_refused_at_delivery() -> None:
+    """The real resolver: the host name of a machine resolves to its loopback or private address."""
+    name = socket.gethostname()
+    answers = {info[4][0] for info in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)}
+    assert answers and not any(ipaddress.ip_address(str(a).split("%")[0]).is_global for a in answers)
+    problem = await delivery_problem(f"http://{name}:8080/hook", allow_private=False)
+    assert problem is not None and problem.startswith(f"{name.lower()} resolves to ")
+
+
+async def test_registering_or_moving_an_endpoint_to_a_private_address_answers_422(
+    mclient, metered, metering_app, monkeypatch
+) -> None:
+    strict = msgspec.structs.replace(metering_app.state.settings, webhook_allow_private=False)
+    monkeypatch.setattr(metering_app.state, "settings", strict)
+    refused = await mclient.post(
+        "/v1/webhooks", json={"url": "http://169.254.169.254/latest"}, headers=metered.headers()
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    [error] = refused.json()["errors"]
+    assert error["pointer"] == "/url" and "link-local" in error["detail"]
+
+    created = await create_endpoint(mclient, metered, "https://hooks.example.com/agencyflow")
+    moved = await mclient.patch(
+        f"/v1/webhooks/{created['id']}", json={"url": "http://10.0.0.7/hook"}, headers=metered.headers()
+    )
+    assert moved.status_code == 422
+    assert moved.json()["errors"][0]["pointer"] == "/url"
+    kept = await mclient.get(f"/v1/webhooks/{created['id']}", headers=metered.headers())
+    assert kept.json()["url"] == "https://hooks.example.com/agencyflow"
+
+
+async def test_a_delivery_to_a_private_address_is_refused_logged_and_not_retried(
+    mclient,
+    metered,
+    sessionmaker,
+    receiver,
+    temporal_env,
+) -> None:
+    # Registered while private targets were allowed (the tests' app allows them); the worker does not.
+    endpoint = await create_endpoint(mclient, metered, receiver.url)
+    settings = load_settings()
+    assert settings.webhook_allow_private is False
+    queue = f"strict-{uuid.uuid4().hex[:8]}"
+    async with tenant_session(sessionmaker, metered.org.id) as session:
+        [(_org, delivery_id)] = await enqueue_event(
+            session,
+            metered.org.id,
+            WebhookEvent(id=uuid.uuid4(), type="webhook.test", created_at=datetime.now(UTC), data={}),
+        )
+    async with Worker(
+        temporal_env.client,
+        task_queue=queue,
+        workflows=[WebhookDeliveryWorkflow],
+        activities=MeteringActivities(sessionmaker, settings).all(),
+        workflow_runner=sandbox_runner(),
+    ):
+        handle = await temporal_env.client.start_workflow(
+            WEBHOOK_DELIVERY_WORKFLOW,
+            args=[str(metered.org.id), str(delivery_id), 0.1, 5],
+            id=f"test-delivery-{delivery_id}",
+            task_queue=queue,
+        )
+        assert await handle.result() == "failed"
+    assert receiver.requests == []
+    [delivery] = await deliveries(mclient, metered, endpoint["id"])
+    assert delivery["status"] == "failed" and delivery["attempts"] == 1
+    assert delivery["log"][0]["error"] == "refused: 127.0.0.1 is a loopback address; webhooks go to public addresses"
