@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import msgspec
-from _month_close_noop import NOOP_ACTIVITY, NoopWorkflow, noop_activity, noop_counter
+from benchlib.month_close_noop import NOOP_ACTIVITY, NoopWorkflow, noop_activity, noop_counter
 from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.worker import Worker
