@@ -21,6 +21,7 @@ from rich.panel import Panel
 from cli.database import prepare_database, start_postgres
 from cli.demo import database_is_empty, load_demo, load_demo_usage, start_demo_engagements
 from core.runtime.endpoints import temporal_address
+from core.runtime.lifetime import die_with_parent
 from core.runtime.postgres import port_is_free
 from core.runtime.temporal import TemporalDevServer, port_open
 from core.settings import Settings
@@ -80,6 +81,7 @@ def _child(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         stdout=handle,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent(),  # from the main thread, which outlives the child
     )
 
 

@@ -6,7 +6,10 @@ more than doubles its throughput on these machines, so we always pass those prag
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.runtime.lifetime import die_with_parent
 from core.search_attributes import SEARCH_ATTRIBUTES
+
+logger = logging.getLogger(__name__)
 
 
 class TemporalServerError(RuntimeError):
@@ -68,6 +74,15 @@ def dev_server_args(
     return args
 
 
+def _running(pid: int) -> bool:
+    """The process exists and has not exited (an exited child its parent has not reaped yet is a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 @dataclass
 class TemporalDevServer:
     db_path: Path | None
@@ -81,7 +96,43 @@ class TemporalDevServer:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid_path(self) -> Path | None:
+        """Where the running server's pid is kept, next to its database (none for an in-memory server)."""
+        return None if self.db_path is None else self.db_path.with_name(self.db_path.name + ".pid")
+
+    def _stop_orphan(self) -> int | None:
+        """Stop a dev server left running on this database by a launcher that died without cleaning up
+        (killed with SIGKILL, say); returns its pid. Only a process whose command line is a dev server on
+        this very database file is touched."""
+        if self.pid_path is None or self.db_path is None:
+            return None
+        try:
+            pid = int(self.pid_path.read_text().strip())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            self.pid_path.unlink(missing_ok=True)
+            return None
+        if b"start-dev" not in command or str(self.db_path).encode() not in command:
+            self.pid_path.unlink(missing_ok=True)
+            return None
+        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and _running(pid):
+                time.sleep(0.05)
+            if not _running(pid):
+                break
+        self.pid_path.unlink(missing_ok=True)
+        return pid
+
     def start(self, timeout: float = 60) -> str:
+        orphan = self._stop_orphan()
+        if orphan is not None:
+            logger.warning("stopped a Temporal dev server left running by an earlier run (pid %d)", orphan)
         for port, what in ((self.port, "Temporal gRPC"), (self.ui_port, "Temporal UI")):
             if port is not None and port_open(self.host, port):
                 raise TemporalServerError(
@@ -95,7 +146,15 @@ class TemporalDevServer:
             *dev_server_args(db_path=self.db_path, host=self.host, port=self.port, ui_port=self.ui_port),
         ]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+        self.process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),  # see core.runtime.lifetime
+        )
+        if self.pid_path is not None:
+            self.pid_path.write_text(f"{self.process.pid}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -115,3 +174,5 @@ class TemporalDevServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+        if self.pid_path is not None:
+            self.pid_path.unlink(missing_ok=True)
