@@ -37,10 +37,10 @@ class SolveOptions(msgspec.Struct, frozen=True, kw_only=True):
     until this share of the time limit has passed; 0 disables it."""
     continuity_share: float = 0.1
     """The continuity search (``scheduling.continuity``: multi-week moves against churn) may run for up to
-    this share of the time limit after polishing."""
+    this share of the time limit after the team search."""
     lagrangian_share: float = 0.2
-    """The Lagrangian bound (``scheduling.lagrangian``) may run for up to this share of the time limit
-    after polishing (it stops earlier when its steps have become tiny); 0 disables it."""
+    """The Lagrangian bound (``scheduling.lagrangian``) may run for up to this share of the time limit, right
+    after the constructed plan (it stops earlier once a restart finds nothing better); 0 disables it."""
     neighbourhood_pairs: int = 6_000
     """Target size (candidate pairs) of one decomposed sub-problem."""
     neighbourhood_time_s: float = 2.0
