@@ -314,33 +314,20 @@ def _build(
         ]
         if p.split_hours:
             sources.append(_RAW_SPLIT.format(split=split, client=client.format(alias="e"), meters=raw_meters))
-        if p.hours:
-            sources.append(
-                _TIER.format(
-                    table="usage_rollup_hourly",
-                    buckets=param(p.hours),
-                    client=client.format(alias="r"),
-                    meters=meters.format(alias="r"),
+        for table, buckets in (
+            ("usage_rollup_hourly", p.hours),
+            ("usage_rollup_daily", p.days),
+            ("usage_rollup_monthly", p.months),
+        ):
+            if buckets:
+                sources.append(
+                    _TIER.format(
+                        table=table,
+                        buckets=param(buckets),
+                        client=client.format(alias="r"),
+                        meters=meters.format(alias="r"),
+                    )
                 )
-            )
-        if p.days:
-            sources.append(
-                _TIER.format(
-                    table="usage_rollup_daily",
-                    buckets=param(p.days),
-                    client=client.format(alias="r"),
-                    meters=meters.format(alias="r"),
-                )
-            )
-        if p.months:
-            sources.append(
-                _TIER.format(
-                    table="usage_rollup_monthly",
-                    buckets=param(p.months),
-                    client=client.format(alias="r"),
-                    meters=meters.format(alias="r"),
-                )
-            )
     if group_by is None:
         keep = {"keep_site": "TRUE", "keep1": "TRUE", "keep2": "TRUE", "keep3": "TRUE", "keep4": "TRUE"}
     else:

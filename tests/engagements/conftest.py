@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.registry import build_activities
@@ -28,30 +30,41 @@ class Stack:
     temporal: object
 
 
-@pytest.fixture(scope="module")
-async def stack(temporal_env, sessionmaker, app_database_url, tmp_path_factory) -> AsyncIterator[Stack]:
-    ledger_dir: Path = tmp_path_factory.mktemp("ledgers")
+@asynccontextmanager
+async def product_stack(
+    temporal_client: Client, sessionmaker, app_database_url: str, ledger_dir: Path, queue_prefix: str
+) -> AsyncIterator[tuple[Settings, httpx.AsyncClient]]:
+    """Every workflow and activity of the product on a worker of its own, and an API bound to it."""
     settings = msgspec.structs.replace(
         load_settings(),
-        task_queue=f"engagements-{uuid.uuid4().hex[:8]}",
+        task_queue=f"{queue_prefix}-{uuid.uuid4().hex[:8]}",
         ledger_dir=ledger_dir,
-        temporal_address=temporal_env.client.service_client.config.target_host,
+        temporal_address=temporal_client.service_client.config.target_host,
     )
     worker = Worker(
-        temporal_env.client,
+        temporal_client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(sessionmaker=sessionmaker, settings=settings),
         workflow_runner=sandbox_runner(),
     )
     running = asyncio.create_task(worker.run())
-    app = create_app(settings, database_url=app_database_url)
     try:
-        async with asgi_client(app) as client:
-            yield Stack(settings=settings, client=client, temporal=temporal_env.client)
+        async with asgi_client(create_app(settings, database_url=app_database_url)) as client:
+            yield settings, client
     finally:
         await worker.shutdown()
         await running
+
+
+@pytest.fixture(scope="module")
+async def stack(temporal_env, sessionmaker, app_database_url, tmp_path_factory) -> AsyncIterator[Stack]:
+    ledger_dir: Path = tmp_path_factory.mktemp("ledgers")
+    async with product_stack(temporal_env.client, sessionmaker, app_database_url, ledger_dir, "engagements") as (
+        settings,
+        client,
+    ):
+        yield Stack(settings=settings, client=client, temporal=temporal_env.client)
 
 
 async def eventually(probe, *, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ escalation on timers, pause/resume skipping whole periods, and late usage after 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import uuid
 from collections.abc import AsyncIterator
@@ -25,25 +24,19 @@ from temporalio.api.testservice.v1 import UnlockTimeSkippingRequest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 import billing
-from activities.registry import build_activities
-from api.app import create_app
-from cli.worker import ensure_search_attributes, sandbox_runner
+from cli.worker import ensure_search_attributes
 from core.permissions import Role
 from core.runtime.temporal import venv_binary
-from core.settings import load_settings
 from integrations.accounting.beancount_ledger import bean_check
 from persistence import audit
 from persistence.ingest import decode_body, ingest
-from tests.conftest import asgi_client
-from tests.engagements.conftest import eventually, record_histories
+from tests.engagements.conftest import eventually, product_stack, record_histories
 from tests.engagements.dates import future_year
 from tests.engagements.test_engagement_api import drafts, make_client
 from workflows import names
 from workflows.converter import DATA_CONVERTER
-from workflows.registry import WORKFLOWS
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "contracts" / "01-multisite-ai-platform"
 YEAR = future_year()
@@ -69,26 +62,10 @@ async def skipping(sessionmaker, app_database_url, tmp_path) -> AsyncIterator[Sk
     )
     await ensure_search_attributes(env.client, "default")
     ledger_dir = tmp_path / "ledgers"
-    settings = msgspec.structs.replace(
-        load_settings(),
-        task_queue=f"skipping-{uuid.uuid4().hex[:8]}",
-        ledger_dir=ledger_dir,
-        temporal_address=env.client.service_client.config.target_host,
-    )
-    worker = Worker(
-        env.client,
-        task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=build_activities(sessionmaker=sessionmaker, settings=settings),
-        workflow_runner=sandbox_runner(),
-    )
-    running = asyncio.create_task(worker.run())
     try:
-        async with asgi_client(create_app(settings, database_url=app_database_url)) as api:
+        async with product_stack(env.client, sessionmaker, app_database_url, ledger_dir, "skipping") as (_, api):
             yield Skipping(env=env, api=api, ledger_dir=ledger_dir)
     finally:
-        await worker.shutdown()
-        await running
         await env.shutdown()
 
 
