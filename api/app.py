@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from litestar import Litestar, Router
@@ -32,11 +33,20 @@ response carries `X-Request-Id`. Another organisation's ids answer 404.
 """
 
 
-def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, database_url: str | None = None, freeze_heap: bool = False
+) -> Litestar:
+    """``freeze_heap`` (the served API only, not tests that build many apps in one process): after startup,
+    move every object alive to the collector's permanent generation, so the full collections a large
+    response sets off walk what that response allocated instead of every imported module (a month-of-usage
+    read spent a fifth of its time in them)."""
     settings = settings or load_settings()
     app_db_url = database_url or app_url_for(admin_database_url(settings))
 
     async def on_startup(app: Litestar) -> None:
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         app.state.engine = make_engine(app_db_url, pool_size=20, max_overflow=20)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.temporal_client = TemporalClientProvider(temporal_address(settings), settings.temporal_namespace)
@@ -92,4 +102,4 @@ def serve_app() -> Litestar:
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, freeze_heap=True)

@@ -81,7 +81,7 @@ def api(
         )
         raise typer.Exit(2)
     uvicorn.run(
-        create_app(settings) if workers == 1 else "api.app:serve_app",
+        create_app(settings, freeze_heap=True) if workers == 1 else "api.app:serve_app",
         factory=workers > 1,
         workers=workers,
         host=host,
