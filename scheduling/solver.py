@@ -52,8 +52,10 @@ class _FullModelCallback(cp_model.CpSolverSolutionCallback):
         self._wd.tighten(self.best_objective_bound / UNIT + self._slack)
         self._wd.report("solution")
         if self._run.checkpoint_due():
+            # Through offer, not straight to save: CP-SAT's objective is the rounded one, so a "new" solution
+            # can evaluate a hair below the plan already handed over, and checkpoints must only improve.
             plan = self._sub.extract(self, {})
-            self._run.save(plan, evaluate(self._run.prep, plan).objective)
+            self._run.offer(plan, evaluate(self._run.prep, plan).objective)
         gap = self._wd.gap
         if gap is not None and gap <= self._gap_limit:
             self.stop_search()
