@@ -43,7 +43,9 @@ def test_should_stop_cancels_a_running_search_promptly(decompose: str) -> None:
     plan = solve(instance, options, on_progress, stop.is_set)
     returned = time.monotonic()
     assert len(stop_set_at) == 2
-    assert returned - stop_set_at[1] < 3.0  # includes assembling the plan
+    # ~1.1 s on an idle 2-core machine (CP-SAT finishing its current step, then assembling the plan); 3.2 s
+    # seen with both cores busy elsewhere. Without the stop the search would run its full 60 s.
+    assert returned - stop_set_at[1] < 6.0
     assert plan.status == "cancelled" and plan.stop_reason == "cancelled"
     assert check_plan(instance, plan).ok
 
