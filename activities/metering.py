@@ -72,7 +72,8 @@ class MeteringActivities:
             return "delivered"
         if job.endpoint_status != "active":
             raise ApplicationError("the webhook endpoint is disabled", type="WebhookGone", non_retryable=True)
-        blocked = await webhook_targets.delivery_problem(job.url, allow_private=self.settings.webhook_allow_private)
+        vetted = await webhook_targets.vet_delivery(job.url, allow_private=self.settings.webhook_allow_private)
+        blocked = vetted.problem
         if blocked is not None:
             await metering_jobs.record_attempt(
                 self.sessionmaker,
@@ -95,8 +96,16 @@ class MeteringActivities:
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        url, extensions = job.url, {}
+        if vetted.address is not None:  # connect to the address just checked, not to a fresh lookup
+            target = webhook_targets.pinned(job.url, vetted.address)
+            url, headers["Host"] = target.url, target.host_header
+            if target.tls_server_name is not None:
+                extensions["sni_hostname"] = target.tls_server_name
         try:
-            response = await self._client().post(job.url, content=body, headers=headers)
+            if vetted.unresolved is not None:
+                raise httpx.ConnectError(vetted.unresolved)
+            response = await self._client().post(url, content=body, headers=headers, extensions=extensions)
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}: {response.text[:200]}"

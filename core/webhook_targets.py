@@ -10,9 +10,14 @@ probe (or hit) the operator's internal services (server-side request forgery). T
   be global. Resolving again at delivery time catches names that pointed elsewhere when registered.
 
 ``AGENCYFLOW_WEBHOOK_ALLOW_PRIVATE=1`` turns both off (a single-agency deployment delivering to its own
-intranet, and the tests' local receivers). What remains open: the HTTP client resolves the name once more
-when it connects, so a name whose DNS answer changes between the check and the connection (rebinding
-within seconds) is not caught.
+intranet, and the tests' local receivers).
+
+DNS rebinding: if the HTTP client resolved the name again when connecting, a name whose answer changes
+between our check and the connection (a public address, then seconds later an internal one) would get
+through. So the delivery connects to the address that was checked (``pinned``: the URL's host replaced by
+that address, the original name sent as ``Host`` and, for https, as the TLS server name, so virtual hosting
+and certificate checks work as before), and a name that does not resolve at check time is not requested
+at all (a retryable failure), since the client's own lookup a moment later might answer differently.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -80,21 +86,57 @@ def url_problem(url: str, *, allow_private: bool) -> str | None:
     return None if kind is None else f"{address} is {kind}; webhooks go to public addresses"
 
 
-async def delivery_problem(url: str, *, allow_private: bool) -> str | None:
-    """Why a delivery to ``url`` must not be attempted now, or None. Resolves the host; every address it
-    resolves to must be public (a name with one private answer among public ones is refused)."""
+@dataclass(frozen=True, slots=True)
+class Vetted:
+    """The outcome of checking a delivery target just before the request."""
+
+    problem: str | None = None  # refused: never deliver here (not retried)
+    address: str | None = None  # connect to this checked address (None: by name, private targets allowed)
+    unresolved: str | None = None  # the name did not resolve: fail this attempt without a request (retried)
+
+
+async def vet_delivery(url: str, *, allow_private: bool) -> Vetted:
+    """Resolve the host and check every address it resolves to (a name with one private answer among public
+    ones is refused); the first address is the one to connect to."""
     problem = url_problem(url, allow_private=allow_private)
     if problem is not None or allow_private:
-        return problem
+        return Vetted(problem=problem)
     host, _ = _host(url)
     assert host is not None
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return None  # unresolvable: the request fails as a network error and is retried
-    for info in infos:
-        address = _address(str(info[4][0]))
+    except OSError as exc:
+        return Vetted(unresolved=f"cannot resolve {host}: {exc}")
+    addresses = [_address(str(info[4][0])) for info in infos]
+    if not addresses:
+        return Vetted(unresolved=f"cannot resolve {host}: no addresses")
+    for address in addresses:
         kind = _address_problem(address)
         if kind is not None:
-            return f"{host} resolves to {address}, {kind}; webhooks go to public addresses"
-    return None
+            return Vetted(problem=f"{host} resolves to {address}, {kind}; webhooks go to public addresses")
+    return Vetted(address=str(addresses[0]))
+
+
+async def delivery_problem(url: str, *, allow_private: bool) -> str | None:
+    """Why a delivery to ``url`` must not be attempted, or None (see ``vet_delivery``)."""
+    return (await vet_delivery(url, allow_private=allow_private)).problem
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedRequest:
+    url: str
+    host_header: str
+    tls_server_name: str | None  # https only: the name the certificate must be valid for
+
+
+def pinned(url: str, address: str) -> PinnedRequest:
+    """The request that reaches ``url``'s server at the checked ``address`` without resolving its name again."""
+    parts = urlsplit(url)
+    hostname = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    return PinnedRequest(
+        url=urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")),
+        host_header=parts.netloc,
+        tls_server_name=hostname if parts.scheme == "https" else None,
+    )

@@ -10,6 +10,7 @@ import socket
 import uuid
 from datetime import UTC, datetime
 
+import httpx
 import msgspec
 import pytest
 from temporalio.worker import Worker
@@ -17,7 +18,7 @@ from temporalio.worker import Worker
 from activities.metering import MeteringActivities
 from cli.worker import sandbox_runner
 from core.settings import load_settings
-from core.webhook_targets import delivery_problem, url_problem
+from core.webhook_targets import PinnedRequest, Vetted, delivery_problem, pinned, url_problem, vet_delivery
 from persistence.db import tenant_session
 from persistence.metering_jobs import WebhookEvent, enqueue_event
 from tests.metering.conftest import create_endpoint, deliveries
@@ -166,3 +167,82 @@ async def test_a_delivery_to_a_private_address_is_refused_logged_and_not_retried
     [delivery] = await deliveries(mclient, metered, endpoint["id"])
     assert delivery["status"] == "failed" and delivery["attempts"] == 1
     assert delivery["log"][0]["error"] == "refused: 127.0.0.1 is a loopback address; webhooks go to public addresses"
+
+
+async def test_a_checked_name_is_pinned_to_its_first_address_and_an_unresolvable_one_is_not_requested(
+    monkeypatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "getaddrinfo", _resolver({"hooks.example.com": ["93.184.215.14", "2606:4700::1111"]}))
+    assert await vet_delivery("https://hooks.example.com/a", allow_private=False) == Vetted(address="93.184.215.14")
+    gone = await vet_delivery("https://gone.example.com/a", allow_private=False)
+    assert gone.problem is None and gone.address is None
+    assert gone.unresolved is not None and gone.unresolved.startswith("cannot resolve gone.example.com")
+    # Private targets allowed: the client connects by name, as configured.
+    assert await vet_delivery("http://gone.example.com/a", allow_private=True) == Vetted()
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "expected"),
+    [
+        (
+            "https://hooks.example.com/agencyflow?x=1",
+            "93.184.215.14",
+            PinnedRequest("https://93.184.215.14/agencyflow?x=1", "hooks.example.com", "hooks.example.com"),
+        ),
+        (
+            "http://Hooks.Example.com:8080/a/b",
+            "2606:4700::1111",
+            PinnedRequest("http://[2606:4700::1111]:8080/a/b", "Hooks.Example.com:8080", None),
+        ),
+    ],
+)
+def test_a_pinned_request_keeps_the_name_for_host_and_tls(url: str, address: str, expected: PinnedRequest) -> None:
+    assert pinned(url, address) == expected
+
+
+async def test_a_pinned_request_reaches_the_checked_address_without_a_second_lookup(receiver) -> None:
+    """``.invalid`` never resolves (RFC 6761): the request only arrives if the client did not look it up."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    target = pinned(f"http://hooks.agencyflow.invalid:{port}/hooks/agencyflow", "127.0.0.1")
+    async with httpx.AsyncClient() as client:
+        response = await client.post(target.url, content=b"{}", headers={"Host": target.host_header})
+    assert response.status_code == 200
+    [received] = receiver.requests
+    assert received.headers["host"] == f"hooks.agencyflow.invalid:{port}"
+
+
+async def test_a_target_that_does_not_resolve_fails_the_attempt_without_a_request_and_is_retried(
+    mclient, metered, sessionmaker, receiver, temporal_env, monkeypatch
+) -> None:
+    endpoint = await create_endpoint(mclient, metered, "https://hooks.agencyflow.invalid/agencyflow")
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "getaddrinfo", _resolver({}))
+    settings = load_settings()
+    queue = f"strict-{uuid.uuid4().hex[:8]}"
+    async with tenant_session(sessionmaker, metered.org.id) as session:
+        [(_org, delivery_id)] = await enqueue_event(
+            session,
+            metered.org.id,
+            WebhookEvent(id=uuid.uuid4(), type="webhook.test", created_at=datetime.now(UTC), data={}),
+        )
+    async with Worker(
+        temporal_env.client,
+        task_queue=queue,
+        workflows=[WebhookDeliveryWorkflow],
+        activities=MeteringActivities(sessionmaker, settings).all(),
+        workflow_runner=sandbox_runner(),
+    ):
+        handle = await temporal_env.client.start_workflow(
+            WEBHOOK_DELIVERY_WORKFLOW,
+            args=[str(metered.org.id), str(delivery_id), 0.1, 2],
+            id=f"test-delivery-{delivery_id}",
+            task_queue=queue,
+        )
+        assert await handle.result() == "failed"
+    assert receiver.requests == []
+    [delivery] = await deliveries(mclient, metered, endpoint["id"])
+    assert delivery["attempts"] == 2
+    assert all(
+        entry["error"].startswith("ConnectError: cannot resolve hooks.agencyflow.invalid") for entry in delivery["log"]
+    )
