@@ -352,3 +352,33 @@ async def deliveries(mclient, metered, endpoint_id: str) -> list[dict]:
     response = await mclient.get(f"/v1/webhooks/{endpoint_id}/deliveries", headers=metered.headers())
     assert response.status_code == 200
     return response.json()["items"]
+
+
+async def run_test_delivery(
+    temporal_env: Any,
+    sessionmaker: Any,
+    org_id: uuid.UUID,
+    task_queue: str,
+    *,
+    max_attempts: int = 5,
+    event_id: uuid.UUID | None = None,
+    data: dict[str, Any] | None = None,
+) -> tuple[uuid.UUID, str]:
+    """Enqueue one ``webhook.test`` event (one delivery: the org has one endpoint) and run its delivery
+    workflow on ``task_queue`` with 0.1 s between attempts; returns (delivery id, workflow result)."""
+    from persistence.db import tenant_session
+    from persistence.metering_jobs import WebhookEvent, enqueue_event
+    from workflows.names import WEBHOOK_DELIVERY_WORKFLOW
+
+    event = WebhookEvent(
+        id=event_id or uuid.uuid4(), type="webhook.test", created_at=datetime.now(UTC), data=data or {}
+    )
+    async with tenant_session(sessionmaker, org_id) as session:
+        [(_org, delivery_id)] = await enqueue_event(session, org_id, event)
+    handle = await temporal_env.client.start_workflow(
+        WEBHOOK_DELIVERY_WORKFLOW,
+        args=[str(org_id), str(delivery_id), 0.1, max_attempts],
+        id=f"test-delivery-{delivery_id}",
+        task_queue=task_queue,
+    )
+    return delivery_id, await handle.result()

@@ -21,7 +21,7 @@ from core.permissions import Role
 from core.settings import load_settings
 from persistence.db import tenant_session
 from persistence.metering_jobs import compact_all, evaluate_budgets
-from tests.metering.conftest import create_endpoint, deliveries, event, post_batch, tokens_data
+from tests.metering.conftest import create_endpoint, deliveries, event, post_batch, run_test_delivery, tokens_data
 from workflows.metering import MeteringWorkflow, WebhookDeliveryWorkflow
 from workflows.names import METERING_WORKFLOW, WEBHOOK_DELIVERY_WORKFLOW
 
@@ -223,22 +223,13 @@ async def test_provider_cost_budgets_compare_the_cost_sum(mclient, metered, sess
 async def test_delivery_retries_until_2xx_and_logs_every_attempt(
     mclient, metered, sessionmaker, receiver, worker, temporal_env
 ) -> None:
-    from persistence.metering_jobs import WebhookEvent, enqueue_event
-
     endpoint = await create_endpoint(mclient, metered, receiver.url)
     receiver.script = [500, 503]
-    async with tenant_session(sessionmaker, metered.org.id) as session:
-        event_id = uuid.uuid4()
-        [(_org, delivery_id)] = await enqueue_event(
-            session, metered.org.id, WebhookEvent(id=event_id, type="webhook.test", created_at=NOW, data={"n": 1})
-        )
-    handle = await temporal_env.client.start_workflow(
-        WEBHOOK_DELIVERY_WORKFLOW,
-        args=[str(metered.org.id), str(delivery_id), 0.1, 5],
-        id=f"test-delivery-{delivery_id}",
-        task_queue=worker,
+    event_id = uuid.uuid4()
+    delivery_id, result = await run_test_delivery(
+        temporal_env, sessionmaker, metered.org.id, worker, event_id=event_id, data={"n": 1}
     )
-    assert await handle.result() == "delivered"
+    assert result == "delivered"
     assert len(receiver.requests) == 3
     bodies = {r.body for r in receiver.requests}
     assert len(bodies) == 1  # every retry sends the same bytes

@@ -8,7 +8,6 @@ import asyncio
 import ipaddress
 import socket
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import msgspec
@@ -19,11 +18,8 @@ from activities.metering import MeteringActivities
 from cli.worker import sandbox_runner
 from core.settings import load_settings
 from core.webhook_targets import PinnedRequest, Vetted, delivery_problem, pinned, url_problem, vet_delivery
-from persistence.db import tenant_session
-from persistence.metering_jobs import WebhookEvent, enqueue_event
-from tests.metering.conftest import create_endpoint, deliveries
+from tests.metering.conftest import create_endpoint, deliveries, run_test_delivery
 from workflows.metering import WebhookDeliveryWorkflow
-from workflows.names import WEBHOOK_DELIVERY_WORKFLOW
 
 
 @pytest.mark.parametrize(
@@ -140,29 +136,8 @@ async def test_a_delivery_to_a_private_address_is_refused_logged_and_not_retried
 ) -> None:
     # Registered while private targets were allowed (the tests' app allows them); the worker does not.
     endpoint = await create_endpoint(mclient, metered, receiver.url)
-    settings = load_settings()
-    assert settings.webhook_allow_private is False
-    queue = f"strict-{uuid.uuid4().hex[:8]}"
-    async with tenant_session(sessionmaker, metered.org.id) as session:
-        [(_org, delivery_id)] = await enqueue_event(
-            session,
-            metered.org.id,
-            WebhookEvent(id=uuid.uuid4(), type="webhook.test", created_at=datetime.now(UTC), data={}),
-        )
-    async with Worker(
-        temporal_env.client,
-        task_queue=queue,
-        workflows=[WebhookDeliveryWorkflow],
-        activities=MeteringActivities(sessionmaker, settings).all(),
-        workflow_runner=sandbox_runner(),
-    ):
-        handle = await temporal_env.client.start_workflow(
-            WEBHOOK_DELIVERY_WORKFLOW,
-            args=[str(metered.org.id), str(delivery_id), 0.1, 5],
-            id=f"test-delivery-{delivery_id}",
-            task_queue=queue,
-        )
-        assert await handle.result() == "failed"
+    assert load_settings().webhook_allow_private is False
+    assert await _deliver_with_strict_worker(temporal_env, sessionmaker, metered, max_attempts=5) == "failed"
     assert receiver.requests == []
     [delivery] = await deliveries(mclient, metered, endpoint["id"])
     assert delivery["status"] == "failed" and delivery["attempts"] == 1
@@ -218,14 +193,19 @@ async def test_a_target_that_does_not_resolve_fails_the_attempt_without_a_reques
     endpoint = await create_endpoint(mclient, metered, "https://hooks.agencyflow.invalid/agencyflow")
     loop = asyncio.get_running_loop()
     monkeypatch.setattr(loop, "getaddrinfo", _resolver({}))
+    assert await _deliver_with_strict_worker(temporal_env, sessionmaker, metered, max_attempts=2) == "failed"
+    assert receiver.requests == []
+    [delivery] = await deliveries(mclient, metered, endpoint["id"])
+    assert delivery["attempts"] == 2
+    assert all(
+        entry["error"].startswith("ConnectError: cannot resolve hooks.agencyflow.invalid") for entry in delivery["log"]
+    )
+
+
+async def _deliver_with_strict_worker(temporal_env, sessionmaker, metered, *, max_attempts: int) -> str:  # type: ignore[no-untyped-def]
+    """Deliver one test event with a worker on the default settings (private targets not allowed)."""
     settings = load_settings()
     queue = f"strict-{uuid.uuid4().hex[:8]}"
-    async with tenant_session(sessionmaker, metered.org.id) as session:
-        [(_org, delivery_id)] = await enqueue_event(
-            session,
-            metered.org.id,
-            WebhookEvent(id=uuid.uuid4(), type="webhook.test", created_at=datetime.now(UTC), data={}),
-        )
     async with Worker(
         temporal_env.client,
         task_queue=queue,
@@ -233,16 +213,7 @@ async def test_a_target_that_does_not_resolve_fails_the_attempt_without_a_reques
         activities=MeteringActivities(sessionmaker, settings).all(),
         workflow_runner=sandbox_runner(),
     ):
-        handle = await temporal_env.client.start_workflow(
-            WEBHOOK_DELIVERY_WORKFLOW,
-            args=[str(metered.org.id), str(delivery_id), 0.1, 2],
-            id=f"test-delivery-{delivery_id}",
-            task_queue=queue,
+        _, result = await run_test_delivery(
+            temporal_env, sessionmaker, metered.org.id, queue, max_attempts=max_attempts
         )
-        assert await handle.result() == "failed"
-    assert receiver.requests == []
-    [delivery] = await deliveries(mclient, metered, endpoint["id"])
-    assert delivery["attempts"] == 2
-    assert all(
-        entry["error"].startswith("ConnectError: cannot resolve hooks.agencyflow.invalid") for entry in delivery["log"]
-    )
+    return result
