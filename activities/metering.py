@@ -102,15 +102,16 @@ class MeteringActivities:
             url, headers["Host"] = target.url, target.host_header
             if target.tls_server_name is not None:
                 extensions["sni_hostname"] = target.tls_server_name
-        try:
-            if vetted.unresolved is not None:
-                raise httpx.ConnectError(vetted.unresolved)
-            response = await self._client().post(url, content=body, headers=headers, extensions=extensions)
-            status = response.status_code
-            if not 200 <= status < 300:
-                error = f"HTTP {status}: {response.text[:200]}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        if vetted.unresolved is not None:  # no request: the client's own lookup might answer differently
+            error = f"ConnectError: {vetted.unresolved}"[:500]
+        else:
+            try:
+                response = await self._client().post(url, content=body, headers=headers, extensions=extensions)
+                status = response.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
         duration_ms = int((time.perf_counter() - started) * 1000)
         attempt = await metering_jobs.record_attempt(
             self.sessionmaker,

@@ -6,7 +6,7 @@ probe (or hit) the operator's internal services (server-side request forgery). T
 
 * when an endpoint is registered or changed (``url_problem``): scheme, no credentials, a host, and the
   host must not *name* an internal target (an address literal that is not global, ``localhost``);
-* before every delivery (``delivery_problem``): the host is resolved and every address it resolves to must
+* before every delivery (``vet_delivery``): the host is resolved and every address it resolves to must
   be global. Resolving again at delivery time catches names that pointed elsewhere when registered.
 
 ``AGENCYFLOW_WEBHOOK_ALLOW_PRIVATE=1`` turns both off (a single-agency deployment delivering to its own
@@ -70,7 +70,7 @@ def _host(url: str) -> tuple[str | None, str | None]:
 
 
 def url_problem(url: str, *, allow_private: bool) -> str | None:
-    """Why ``url`` cannot be a webhook target, or None. No DNS lookup (see ``delivery_problem``)."""
+    """Why ``url`` cannot be a webhook target, or None. No DNS lookup (see ``vet_delivery``)."""
     host, problem = _host(url)
     if problem is not None or host is None:
         return problem
@@ -115,11 +115,6 @@ async def vet_delivery(url: str, *, allow_private: bool) -> Vetted:
         if kind is not None:
             return Vetted(problem=f"{host} resolves to {address}, {kind}; webhooks go to public addresses")
     return Vetted(address=str(addresses[0]))
-
-
-async def delivery_problem(url: str, *, allow_private: bool) -> str | None:
-    """Why a delivery to ``url`` must not be attempted, or None (see ``vet_delivery``)."""
-    return (await vet_delivery(url, allow_private=allow_private)).problem
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from activities.metering import MeteringActivities
 from cli.worker import sandbox_runner
 from core.settings import load_settings
-from core.webhook_targets import PinnedRequest, Vetted, delivery_problem, pinned, url_problem, vet_delivery
+from core.webhook_targets import PinnedRequest, Vetted, pinned, url_problem, vet_delivery
 from tests.metering.conftest import create_endpoint, deliveries, run_test_delivery
 from workflows.metering import WebhookDeliveryWorkflow
 
@@ -85,14 +85,14 @@ async def test_a_name_with_any_internal_answer_is_refused_at_delivery(monkeypatc
             }
         ),
     )
-    assert await delivery_problem("https://rebound.example.com/x", allow_private=False) == (
+    assert (await vet_delivery("https://rebound.example.com/x", allow_private=False)).problem == (
         "rebound.example.com resolves to 10.0.0.9, a private or reserved address; webhooks go to public addresses"
     )
-    assert "link-local" in (await delivery_problem("http://metadata.example.com/", allow_private=False) or "")
-    assert await delivery_problem("https://hooks.example.com/agencyflow", allow_private=False) is None
+    assert "link-local" in ((await vet_delivery("http://metadata.example.com/", allow_private=False)).problem or "")
+    assert (await vet_delivery("https://hooks.example.com/agencyflow", allow_private=False)).problem is None
     # Unresolvable names are left to the request itself: a network error, retried like any other.
-    assert await delivery_problem("https://gone.example.com/", allow_private=False) is None
-    assert await delivery_problem("https://rebound.example.com/x", allow_private=True) is None
+    assert (await vet_delivery("https://gone.example.com/", allow_private=False)).problem is None
+    assert (await vet_delivery("https://rebound.example.com/x", allow_private=True)).problem is None
 
 
 async def test_this_machines_own_name_is_refused_at_delivery() -> None:
@@ -100,7 +100,7 @@ async def test_this_machines_own_name_is_refused_at_delivery() -> None:
     name = socket.gethostname()
     answers = {info[4][0] for info in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)}
     assert answers and not any(ipaddress.ip_address(str(a).split("%")[0]).is_global for a in answers)
-    problem = await delivery_problem(f"http://{name}:8080/hook", allow_private=False)
+    problem = (await vet_delivery(f"http://{name}:8080/hook", allow_private=False)).problem
     assert problem is not None and problem.startswith(f"{name.lower()} resolves to ")
 
 
