@@ -467,7 +467,7 @@ async def start_demo_engagements(
         async with tenant_session(sessionmaker, org_id) as session:
             client = (await session.execute(select(Client).where(Client.external_key == spec["client"]))).scalar_one()
             document = {
-                **spec["terms"],
+                **_starting_last_month(spec["terms"]),
                 "contract_id": spec["code"],
                 "client": client.name,
                 "client_key": client.external_key,
