@@ -33,13 +33,19 @@ response carries `X-Request-Id`. Another organisation's ids answer 404.
 """
 
 
+_GC_YOUNG_THRESHOLD = 50_000
+
+
 def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, freeze_heap: bool = False
 ) -> Litestar:
     """``freeze_heap`` (the served API only, not tests that build many apps in one process): after startup,
     move every object alive to the collector's permanent generation, so the full collections a large
     response sets off walk what that response allocated instead of every imported module (a month-of-usage
-    read spent a fifth of its time in them)."""
+    read spent a fifth of its time in them), and collect the youngest generation every 50,000 container
+    allocations instead of 700: a batch of 1,000 events allocates some 10,000 short-lived, acyclic containers,
+    which reference counting frees anyway, and the collections they set off cost ingest a tenth of the API's
+    CPU."""
     settings = settings or load_settings()
     app_db_url = database_url or app_url_for(admin_database_url(settings))
 
@@ -47,6 +53,7 @@ def create_app(
         if freeze_heap:
             gc.collect()
             gc.freeze()
+            gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         app.state.engine = make_engine(app_db_url, pool_size=20, max_overflow=20)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.temporal_client = TemporalClientProvider(temporal_address(settings), settings.temporal_namespace)

@@ -568,9 +568,13 @@ def run(args: argparse.Namespace) -> int:
             f"ingest: {total:,} events in {wall:.2f} s = {rate:,.0f} events/s (load during: {load_before} -> {_load()})"
         )
         print(
-            f"  CPU seconds: API {api_cpu:.1f} ({100 * api_cpu / wall:.0f}% of a core), PostgreSQL {pg_cpu:.1f} "
-            f"({100 * pg_cpu / wall:.0f}% of a core), senders {sender_cpu:.1f} "
+            f"  CPU seconds: API {api_cpu:.2f} ({100 * api_cpu / wall:.0f}% of a core), PostgreSQL {pg_cpu:.2f} "
+            f"({100 * pg_cpu / wall:.0f}% of a core), senders {sender_cpu:.2f} "
             f"= {100 * sender_cpu / (wall * cores):.0f}% of the machine's {cores} cores"
+        )
+        print(
+            f"  CPU per event: API {1e6 * api_cpu / total:.1f} us, PostgreSQL {1e6 * pg_cpu / total:.1f} us, "
+            f"senders {1e6 * sender_cpu / total:.1f} us"
         )
         print(f"  API RSS peak {rss_peak / 2**20:.0f} MB")
         if errors:
@@ -626,6 +630,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"RESULT events_per_s={rate:.0f} ratio={rate / base_rate:.3f} exact={'true' if exact else 'false'} "
             f"rss_mb={rss_peak / 2**20:.0f} baseline_rows_per_s={base_rate:.0f} month_query_s={query_s:.2f} "
+            f"api_cpu_us_per_event={1e6 * api_cpu / total:.2f} pg_cpu_us_per_event={1e6 * pg_cpu / total:.2f} "
             f"month_events={month_events}"
         )
         return 0 if exact else 1

@@ -18,6 +18,7 @@ from core.ids import new_id
 from persistence.models.audit import AuditEntry
 
 _canonical = msgspec.json.Encoder(order="sorted")
+_detail = msgspec.json.Encoder()
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -67,4 +68,41 @@ async def record(
             after_digest=digest(after),
             detail=detail or {},
         )
+    )
+
+
+_RAW_INSERT = """
+INSERT INTO audit_log (id, org_id, actor_type, actor_id, actor_user_id, actor_role, action, entity_type, entity_id,
+                       request_id, before_digest, after_digest, detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb)
+"""
+
+
+async def record_raw(
+    conn: Any,
+    *,
+    org_id: uuid.UUID,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: object | None = None,
+    request_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """``record`` on a raw asyncpg connection (``persistence.db.raw_tenant_transaction``), same row."""
+    await conn.execute(
+        _RAW_INSERT,
+        new_id(),
+        org_id,
+        actor.type,
+        actor.id,
+        actor.user_id,
+        actor.role,
+        action,
+        entity_type,
+        None if entity_id is None else str(entity_id),
+        request_id,
+        None,
+        None,
+        _detail.encode(detail or {}).decode(),
     )

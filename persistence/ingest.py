@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence import audit
+from persistence.db import raw_tenant_transaction
 
 MAX_BATCH_EVENTS: Final = 10_000
 LOCK_NAMESPACE: Final = 0x6D657465  # same constant as migration 0002 (af_billing_lock_guard)
@@ -272,13 +273,13 @@ class OrgConfig:
     types: dict[str, TypeSpec]
 
 
-_CLIENTS = text("SELECT id, external_key FROM clients")
-_SITES = text("SELECT client_id, code FROM sites")
-_METERS = text(
+_CLIENTS = "SELECT id, external_key FROM clients"
+_SITES = "SELECT client_id, code FROM sites"
+_METERS = (
     "SELECT id, key, event_type, aggregation, value_path, provider_cost_path, site_path, dim_names, "
     "dim1_path, dim2_path, dim3_path, dim4_path FROM meters WHERE status = 'active' ORDER BY id"
 )
-_LOCKS = text(
+_LOCKS = (
     "SELECT client_id, period_start, period_end FROM billing_period_locks "
     "WHERE period_end > now() - interval '400 days' ORDER BY client_id, period_start"
 )
@@ -288,34 +289,37 @@ def _tuple(path: list[str] | None) -> tuple[str, ...] | None:
     return tuple(path) if path else None
 
 
-async def load_config(session: AsyncSession, version: int) -> OrgConfig:
-    """Read the org's clients, sites, active meters and billing locks (RLS scopes every query to the org)."""
+async def load_config(conn: Any, version: int) -> OrgConfig:
+    """Read the org's clients, sites, active meters and billing locks on a tenant-bound asyncpg connection
+    (RLS scopes every query to the org)."""
     clients: dict[str, ClientSpec] = {}
     by_id: dict[uuid.UUID, ClientSpec] = {}
     sites: dict[uuid.UUID, set[str]] = {}
-    for client_id, code in (await session.execute(_SITES)).all():
+    for client_id, code in await conn.fetch(_SITES):
         sites.setdefault(client_id, set()).add(code)
-    for client_id, key in (await session.execute(_CLIENTS)).all():
+    for client_id, key in await conn.fetch(_CLIENTS):
         spec = ClientSpec(id=client_id, sites=frozenset(sites.get(client_id, ())))
         clients[key] = spec
         by_id[client_id] = spec
-    for client_id, start, end in (await session.execute(_LOCKS)).all():
+    for client_id, start, end in await conn.fetch(_LOCKS):
         locked = by_id.get(client_id)
         if locked is not None:
             locked.lock_starts.append(start)
             locked.lock_ends.append(end)
     grouped: dict[str, list[MeterSpec]] = {}
-    for row in (await session.execute(_METERS)).all():
-        names = tuple(row.dim_names or ())
-        paths = tuple(tuple(p) for p in (row.dim1_path, row.dim2_path, row.dim3_path, row.dim4_path)[: len(names)])
-        grouped.setdefault(row.event_type, []).append(
+    for row in await conn.fetch(_METERS):
+        names = tuple(row["dim_names"] or ())
+        paths = tuple(
+            tuple(p) for p in (row["dim1_path"], row["dim2_path"], row["dim3_path"], row["dim4_path"])[: len(names)]
+        )
+        grouped.setdefault(row["event_type"], []).append(
             MeterSpec(
-                id=row.id,
-                key=row.key,
-                aggregation=row.aggregation,
-                value_path=_tuple(row.value_path),
-                cost_path=_tuple(row.provider_cost_path),
-                site_path=_tuple(row.site_path),
+                id=row["id"],
+                key=row["key"],
+                aggregation=row["aggregation"],
+                value_path=_tuple(row["value_path"]),
+                cost_path=_tuple(row["provider_cost_path"]),
+                site_path=_tuple(row["site_path"]),
                 dim_paths=paths,
                 dim_names=names,
             )
@@ -333,7 +337,7 @@ class ConfigCache:
         self.capacity = capacity
         self.loads = 0
 
-    async def get(self, session: AsyncSession, org_id: uuid.UUID, version: int) -> OrgConfig:
+    async def get(self, conn: Any, org_id: uuid.UUID, version: int) -> OrgConfig:
         config = self._configs.get(org_id)
         if config is not None and config.version == version:
             self._configs.move_to_end(org_id)
@@ -342,7 +346,7 @@ class ConfigCache:
         async with lock:
             config = self._configs.get(org_id)
             if config is None or config.version != version:
-                config = await load_config(session, version)
+                config = await load_config(conn, version)
                 self.loads += 1
                 self._configs[org_id] = config
                 self._configs.move_to_end(org_id)
@@ -622,9 +626,6 @@ def prepare(
     return out
 
 
-_TENANT_AND_LOCK = text(
-    f"SELECT set_config('app.org_id', :org, true), pg_advisory_xact_lock_shared({LOCK_NAMESPACE}, hashtext(:org))"
-)
 _VERSION = (
     "SELECT coalesce((SELECT version FROM metering_config_versions WHERE org_id = $1), 0), "
     "nextval('ingest_batches_id_seq')"
@@ -771,21 +772,17 @@ async def _ingest_once(
     cache: ConfigCache,
     check_nul: bool,
 ) -> IngestOutcome:
-    async with sessionmaker() as session, session.begin():
-        # The first statement goes through SQLAlchemy: it opens the transaction the raw calls then share.
-        await session.execute(_TENANT_AND_LOCK, {"org": str(org_id)})
-        raw = await (await session.connection()).get_raw_connection()
-        conn: Any = raw.driver_connection
+    async with raw_tenant_transaction(sessionmaker, org_id, shared_lock=LOCK_NAMESPACE) as conn:
         version, batch_id = await conn.fetchrow(_VERSION, org_id)
-        config = await cache.get(session, org_id, int(version))
+        config = await cache.get(conn, org_id, int(version))
         prepared = prepare(events, config, now, check_nul=check_nul)
         accepted: set[int] = set()
         if prepared.rows:
             payload = _rows_encoder.encode(prepared.rows).decode()
             accepted = {row[0] for row in await conn.fetch(_INSERT, org_id, payload, batch_id, api_key_id)}
         outcome = _outcome(batch_id if accepted else None, prepared, accepted)
-        await audit.record(
-            session,
+        await audit.record_raw(
+            conn,
             org_id=org_id,
             actor=actor,
             action="events.ingest",
@@ -909,12 +906,9 @@ async def rematch_unmatched(
     flag is as exact as at ingest.
     """
     now = datetime.now(UTC)
-    async with sessionmaker() as session, session.begin():
-        await session.execute(_TENANT_AND_LOCK, {"org": str(org_id)})
-        raw = await (await session.connection()).get_raw_connection()
-        conn: Any = raw.driver_connection
+    async with raw_tenant_transaction(sessionmaker, org_id, shared_lock=LOCK_NAMESPACE) as conn:
         version, batch_id = await conn.fetchrow(_VERSION, org_id)
-        config = await cache.get(session, org_id, int(version))
+        config = await cache.get(conn, org_id, int(version))
         rows = await conn.fetch(_UNMATCHED_ROWS, org_id, reason, limit)
         events: list[CloudEvent | Rejected] = [
             CloudEvent(
@@ -960,8 +954,8 @@ async def rematch_unmatched(
             invalid=invalid,
             batch_id=batch_id if matched_count else None,
         )
-        await audit.record(
-            session,
+        await audit.record_raw(
+            conn,
             org_id=org_id,
             actor=actor,
             action="events.rematch",
