@@ -70,7 +70,8 @@ async def raw_tenant_transaction(
                     await conn.execute(_RAW_SET_ORG_AND_LOCK, str(org_id), shared_lock)
                 yield conn
         except BaseException:
-            if conn.is_closed():
+            # Closed, or still inside the transaction because the rollback itself failed (a cancelled request).
+            if conn.is_closed() or conn.is_in_transaction():
                 await sa_conn.invalidate()
             raise
 
