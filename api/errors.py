@@ -6,13 +6,15 @@ import logging
 from typing import Any
 
 import msgspec
+from asyncpg import PostgresError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.problems import PROBLEM_MEDIA_TYPE, Conflict, FieldError, ProblemError
 from core.logging import request_id_var
+from persistence.db import database_error
 
 log = logging.getLogger("agencyflow.api")
 _encoder = msgspec.json.Encoder()
@@ -86,16 +88,24 @@ def handle_stale(request: Request[Any, Any, Any], exc: StaleDataError) -> Respon
     return problem_response(request, Conflict("the resource was changed by another request; reload and retry"))
 
 
-def handle_integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[bytes]:
-    sqlstate = getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
-    constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
-    if sqlstate == "23505":
+def handle_database(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Database errors, wrapped by SQLAlchemy or raised by asyncpg on the raw hot paths (ingest, API keys):
+    concurrency conflicts ask for a retry, constraint violations name the constraint, the rest is a 500."""
+    cause = database_error(exc)
+    state = getattr(cause, "sqlstate", None)
+    constraint = getattr(cause, "constraint_name", None)
+    if state in ("40001", "40P01"):
+        return problem_response(
+            request,
+            Conflict("a concurrent request touched the same data; retry", headers={"Retry-After": "1"}),
+        )
+    if state == "23505":
         return problem_response(
             request, Conflict(f"a resource with the same unique value already exists ({constraint})")
         )
-    if sqlstate == "23503":
+    if state == "23503":
         return problem_response(request, Conflict(f"a referenced resource does not exist or is in use ({constraint})"))
-    if sqlstate == "23514":
+    if state == "23514":
         return problem_response(
             request,
             ProblemError(
@@ -104,16 +114,6 @@ def handle_integrity(request: Request[Any, Any, Any], exc: IntegrityError) -> Re
                 slug="validation",
                 title="Request body failed validation",
             ),
-        )
-    return handle_unexpected(request, exc)
-
-
-def handle_dbapi(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[bytes]:
-    sqlstate = getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
-    if sqlstate in ("40001", "40P01"):
-        return problem_response(
-            request,
-            Conflict("a concurrent request touched the same data; retry", headers={"Retry-After": "1"}),
         )
     return handle_unexpected(request, exc)
 
@@ -128,7 +128,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: handle_validation,
     HTTPException: handle_http,
     StaleDataError: handle_stale,
-    IntegrityError: handle_integrity,
-    DBAPIError: handle_dbapi,
+    DBAPIError: handle_database,
+    PostgresError: handle_database,
     Exception: handle_unexpected,
 }

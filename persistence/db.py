@@ -76,5 +76,22 @@ async def raw_tenant_transaction(
             raise
 
 
+def database_error(exc: BaseException) -> Any:
+    """The driver's own error behind ``exc`` (asyncpg's, carrying ``sqlstate`` and ``constraint_name``),
+    whether it came straight from a raw connection or wrapped by SQLAlchemy; None for anything else."""
+    if getattr(exc, "sqlstate", None) is not None:
+        return exc
+    orig = getattr(exc, "orig", None)
+    for candidate in (getattr(orig, "__cause__", None), orig):
+        if getattr(candidate, "sqlstate", None) is not None:
+            return candidate
+    return None
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    state: str | None = getattr(database_error(exc), "sqlstate", None)
+    return state
+
+
 _RAW_SET_ORG = "SELECT set_config('app.org_id', $1, true)"
 _RAW_SET_ORG_AND_LOCK = "SELECT set_config('app.org_id', $1, true), pg_advisory_xact_lock_shared($2, hashtext($1))"

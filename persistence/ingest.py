@@ -30,11 +30,10 @@ from typing import Any, Final
 
 import msgspec
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from persistence import audit
-from persistence.db import raw_tenant_transaction
+from persistence.db import raw_tenant_transaction, sqlstate
 
 MAX_BATCH_EVENTS: Final = 10_000
 LOCK_NAMESPACE: Final = 0x6D657465  # same constant as migration 0002 (af_billing_lock_guard)
@@ -722,11 +721,7 @@ def _months(events: list[CloudEvent | Rejected], now: datetime) -> set[tuple[int
 
 
 def _retryable(exc: BaseException) -> bool:
-    state = getattr(exc, "sqlstate", None)
-    if state is None and isinstance(exc, DBAPIError):
-        orig = exc.orig
-        state = getattr(getattr(orig, "__cause__", None), "sqlstate", None) or getattr(orig, "sqlstate", None)
-    return state in ("40P01", "40001")
+    return sqlstate(exc) in ("40P01", "40001")
 
 
 async def ingest(
