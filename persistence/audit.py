@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import msgspec
 from sqlalchemy import insert
@@ -39,70 +39,69 @@ def digest(state: Any) -> str | None:
     return hashlib.sha256(_canonical.encode(state)).hexdigest()
 
 
-async def record(
-    session: AsyncSession,
-    *,
-    org_id: uuid.UUID,
-    actor: Actor,
-    action: str,
-    entity_type: str,
-    entity_id: object | None = None,
-    before: Any = None,
-    after: Any = None,
-    request_id: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    await session.execute(
-        insert(AuditEntry).values(
-            id=new_id(),
-            org_id=org_id,
-            actor_type=actor.type,
-            actor_id=actor.id,
-            actor_user_id=actor.user_id,
-            actor_role=actor.role,
-            action=action,
-            entity_type=entity_type,
-            entity_id=None if entity_id is None else str(entity_id),
-            request_id=request_id,
-            before_digest=digest(before),
-            after_digest=digest(after),
-            detail=detail or {},
-        )
-    )
+class AuditFields(TypedDict):
+    """What a caller says of one audited action; ``record`` and ``record_raw`` take the same keywords."""
+
+    org_id: uuid.UUID
+    actor: Actor
+    action: str
+    entity_type: str
+    entity_id: NotRequired[object | None]
+    before: NotRequired[Any]
+    after: NotRequired[Any]
+    request_id: NotRequired[str | None]
+    detail: NotRequired[dict[str, Any] | None]
 
 
-_RAW_INSERT = """
-INSERT INTO audit_log (id, org_id, actor_type, actor_id, actor_user_id, actor_role, action, entity_type, entity_id,
-                       request_id, before_digest, after_digest, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb)
-"""
+_COLUMNS = (
+    "id",
+    "org_id",
+    "actor_type",
+    "actor_id",
+    "actor_user_id",
+    "actor_role",
+    "action",
+    "entity_type",
+    "entity_id",
+    "request_id",
+    "before_digest",
+    "after_digest",
+    "detail",
+)
 
 
-async def record_raw(
-    conn: Any,
-    *,
-    org_id: uuid.UUID,
-    actor: Actor,
-    action: str,
-    entity_type: str,
-    entity_id: object | None = None,
-    request_id: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """``record`` on a raw asyncpg connection (``persistence.db.raw_tenant_transaction``), same row."""
-    await conn.execute(
-        _RAW_INSERT,
+def _row(fields: AuditFields) -> list[Any]:
+    """The row's values in ``_COLUMNS`` order."""
+    actor, entity_id = fields["actor"], fields.get("entity_id")
+    return [
         new_id(),
-        org_id,
+        fields["org_id"],
         actor.type,
         actor.id,
         actor.user_id,
         actor.role,
-        action,
-        entity_type,
+        fields["action"],
+        fields["entity_type"],
         None if entity_id is None else str(entity_id),
-        request_id,
-        None,
-        None,
-        _detail.encode(detail or {}).decode(),
-    )
+        fields.get("request_id"),
+        digest(fields.get("before")),
+        digest(fields.get("after")),
+        fields.get("detail") or {},
+    ]
+
+
+async def record(session: AsyncSession, **fields: Unpack[AuditFields]) -> None:
+    await session.execute(insert(AuditEntry).values(dict(zip(_COLUMNS, _row(fields), strict=True))))
+
+
+_RAW_INSERT = (
+    f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_COLUMNS)))}, ${len(_COLUMNS)}::text::jsonb)"
+)
+
+
+async def record_raw(conn: Any, **fields: Unpack[AuditFields]) -> None:
+    """``record`` on a raw asyncpg connection (``persistence.db.raw_tenant_transaction``): the same row."""
+    row = _row(fields)
+    row[-1] = _detail.encode(row[-1]).decode()  # detail, the last column, goes as JSON text
+    await conn.execute(_RAW_INSERT, *row)
