@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import billing
+from activities.liveness import heartbeating
 from core.ids import new_id
 from core.settings import Settings
 from integrations.accounting.beancount_ledger import BeancountLedger, LedgerCheckError
@@ -66,6 +67,7 @@ class BillingActivities:
 
     # ---- gathering and drafting ----------------------------------------------------------------
     @activity.defn(name=names.GATHER_CYCLE_INPUTS)
+    @heartbeating
     async def gather_cycle_inputs(self, inp: CycleInput) -> CycleGathered:
         async with tenant_session(self.sessionmaker, _uuid(inp.org_id)) as session:
             try:
@@ -87,6 +89,7 @@ class BillingActivities:
         )
 
     @activity.defn(name=names.FILE_DRAFT_INVOICE)
+    @heartbeating
     async def file_draft_invoice(self, w: DraftWrite, inp: CycleInput) -> FiledDraft:
         """Write the draft (idempotent), reconcile it against the live view, and tell finance — one activity,
         so a month close costs two activity round trips per contract, not four."""
@@ -253,6 +256,7 @@ class BillingActivities:
 
     # ---- decisions ---------------------------------------------------------------------------------
     @activity.defn(name=names.RECORD_DECISION)
+    @heartbeating
     async def record_invoice_decision(self, rec: DecisionRecord) -> DecisionOutcome:
         org_id = _uuid(rec.org_id)
         async with tenant_session(self.sessionmaker, org_id) as session:
@@ -361,6 +365,7 @@ class BillingActivities:
 
     # ---- notifications, contracts ------------------------------------------------------------------
     @activity.defn(name=names.NOTIFY)
+    @heartbeating
     async def notify(self, req: NotifyRequest) -> None:
         """Keyed on the workflow's activity id, so a retried activity does not notify twice."""
         info = activity.info()
@@ -386,6 +391,7 @@ class BillingActivities:
         )
 
     @activity.defn(name=names.STORE_AMENDMENT)
+    @heartbeating
     async def store_amendment(
         self, org_id: str, contract_id: str, effective_from: str, amendment: Amendment
     ) -> AmendmentStored:
@@ -419,6 +425,7 @@ class BillingActivities:
             return AmendmentStored(effective_from=effective_from, terms_versions=contract.terms_versions)
 
     @activity.defn(name=names.SET_CONTRACT_STATUS)
+    @heartbeating
     async def set_contract_status(self, org_id: str, contract_id: str, status: str) -> None:
         async with tenant_session(self.sessionmaker, _uuid(org_id)) as session:
             await session.execute(update(Contract).where(Contract.id == _uuid(contract_id)).values(status=status))
@@ -428,6 +435,7 @@ class BillingActivities:
         return self.settings.ledger_dir / f"{org_id}.beancount"
 
     @activity.defn(name=names.POST_TO_LEDGER)
+    @heartbeating
     async def post_invoice_to_ledger(self, inp: LedgerSyncInput) -> str:
         org_id = _uuid(inp.org_id)
         async with tenant_session(self.sessionmaker, org_id) as session:
@@ -475,6 +483,7 @@ class BillingActivities:
         return result.reference
 
     @activity.defn(name=names.MARK_LEDGER_FAILED)
+    @heartbeating
     async def mark_ledger_sync_failed(self, inp: LedgerSyncInput, error: str) -> None:
         async with tenant_session(self.sessionmaker, _uuid(inp.org_id)) as session:
             await session.execute(

@@ -33,6 +33,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.capacity_instance import build_from_request, build_what_if, decode_instance
+from activities.liveness import heartbeating
 from core.settings import Settings
 from persistence.db import tenant_session
 from persistence.models import CapacityPlan
@@ -123,6 +124,7 @@ class CapacityActivities:
 
     # ---- 1. the instance ------------------------------------------------------------------------------
     @activity.defn(name=names.PREPARE_CAPACITY_PLAN)
+    @heartbeating
     async def prepare_capacity_plan(self, inp: CapacityPlanInput) -> None:
         async with tenant_session(self.sessionmaker, uuid.UUID(inp.org_id)) as session:
             plan = await self._load(session, inp.plan_id, lock=True)
@@ -301,6 +303,7 @@ class CapacityActivities:
 
     # ---- 3. failures and early cancellation -----------------------------------------------------------
     @activity.defn(name=names.FINISH_CAPACITY_PLAN)
+    @heartbeating
     async def finish_capacity_plan(self, inp: CapacityFinish) -> None:
         async with tenant_session(self.sessionmaker, uuid.UUID(inp.org_id)) as session:
             plan = await self._load(session, inp.plan_id, lock=True)

@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.liveness import heartbeating
 from workflows.names import PURGE_IDEMPOTENCY_KEYS
 
 
@@ -14,6 +15,7 @@ class MaintenanceActivities:
         self.sessionmaker = sessionmaker
 
     @activity.defn(name=PURGE_IDEMPOTENCY_KEYS)
+    @heartbeating
     async def purge_idempotency_keys(self, retention_hours: int) -> int:
         async with self.sessionmaker() as session, session.begin():
             result = await session.execute(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.liveness import heartbeating
 from core import webhook_signature, webhook_targets
 from core.settings import Settings
 from persistence import metering_jobs
@@ -60,6 +61,7 @@ class MeteringActivities:
         return self._http
 
     @activity.defn(name=DELIVER_WEBHOOK)
+    @heartbeating
     async def deliver_webhook(self, org_id: str, delivery_id: str) -> str:
         """One signed POST; every attempt is logged. Non-2xx answers and network errors are retried by the
         workflow's retry policy; a deleted or disabled endpoint is not."""
@@ -127,5 +129,6 @@ class MeteringActivities:
         return "delivered"
 
     @activity.defn(name=FAIL_WEBHOOK_DELIVERY)
+    @heartbeating
     async def fail_webhook_delivery(self, org_id: str, delivery_id: str, reason: str) -> None:
         await metering_jobs.mark_failed(self.sessionmaker, uuid.UUID(org_id), uuid.UUID(delivery_id), reason[:500])

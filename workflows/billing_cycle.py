@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         NotifyRequest,
         Reconciliation,
     )
+    from workflows.liveness import HEARTBEAT_TIMEOUT
 
 ORG_KEY = SearchAttributeKey.for_keyword(ORG)
 CLIENT_KEY = SearchAttributeKey.for_keyword(CLIENT)
@@ -120,6 +121,7 @@ class BillingCycleWorkflow:
             inp,
             result_type=CycleGathered,
             start_to_close_timeout=timedelta(minutes=2),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DB_RETRY,
         )
         draft, state_after = billing.rate(gathered.terms, gathered.inputs, gathered.state, inp.period)
@@ -143,6 +145,7 @@ class BillingCycleWorkflow:
             ],
             result_type=FiledDraft,
             start_to_close_timeout=timedelta(minutes=2),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DB_RETRY,
         )
         self.invoice = filed.invoice
@@ -256,6 +259,7 @@ class BillingCycleWorkflow:
                 ),
                 result_type=DecisionOutcome,
                 start_to_close_timeout=timedelta(minutes=1),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=DB_RETRY,
             )
             if adjusted is not None:
@@ -297,6 +301,7 @@ class BillingCycleWorkflow:
             ),
             result_type=DecisionOutcome,
             start_to_close_timeout=timedelta(minutes=1),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DB_RETRY,
         )
         self.resolution = "accept"
@@ -337,5 +342,6 @@ class BillingCycleWorkflow:
                 message=message,
             ),
             start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DB_RETRY,
         )

@@ -25,9 +25,7 @@ from temporalio.exceptions import ActivityError, CancelledError
 with workflow.unsafe.imports_passed_through():
     from workflows import names
     from workflows.capacity_inputs import CapacityFinish, CapacityPlanInput, CapacitySolveOutcome
-
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-"""A solve whose worker stops heartbeating for this long is retried elsewhere."""
+    from workflows.liveness import HEARTBEAT_TIMEOUT
 
 PREPARE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=300),
@@ -69,6 +67,7 @@ class CapacityPlanWorkflow:
                 names.PREPARE_CAPACITY_PLAN,
                 inp,
                 start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=PREPARE_RETRY,
             )
             self._stage = "solving"
@@ -100,6 +99,7 @@ class CapacityPlanWorkflow:
             names.FINISH_CAPACITY_PLAN,
             finish,
             start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=FINISH_RETRY,
         )
         return CapacitySolveOutcome(status=status, message=message)

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         EngagementStatus,
         Termination,
     )
+    from workflows.liveness import HEARTBEAT_TIMEOUT
 
 CYCLES_PER_RUN = 12
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -157,6 +158,7 @@ class EngagementWorkflow:
             names.SET_CONTRACT_STATUS,
             args=[self.inp.org_id, self.inp.contract_id, status],
             start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DB_RETRY,
         )
         workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
@@ -177,6 +179,7 @@ class EngagementWorkflow:
             args=[self.inp.org_id, self.inp.contract_id, effective_from, amendment],
             result_type=AmendmentStored,
             start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["InvalidTerms"]),
         )
         self.terms_versions = stored.terms_versions

@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from workflows import names
     from workflows.inputs import LedgerSyncInput
+    from workflows.liveness import HEARTBEAT_TIMEOUT
 
 LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -36,6 +37,7 @@ class LedgerSyncWorkflow:
                 names.POST_TO_LEDGER,
                 inp,
                 start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=LEDGER_RETRY,
             )
         except ActivityError as err:
@@ -43,6 +45,7 @@ class LedgerSyncWorkflow:
                 names.MARK_LEDGER_FAILED,
                 args=[inp, str(err.cause or err)],
                 start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
             )
             raise

@@ -11,6 +11,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.liveness import HEARTBEAT_TIMEOUT
 from workflows.names import MAINTENANCE_WORKFLOW, PURGE_IDEMPOTENCY_KEYS
 
 RETENTION_HOURS = 24
@@ -27,6 +28,7 @@ class MaintenanceWorkflow:
                 PURGE_IDEMPOTENCY_KEYS,
                 retention_hours,
                 start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
             )
             await workflow.sleep(RUN_EVERY)

@@ -20,6 +20,7 @@ from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
+from workflows.liveness import HEARTBEAT_TIMEOUT
 from workflows.names import (
     COMPACT_USAGE,
     DELIVER_WEBHOOK,
@@ -52,6 +53,7 @@ class WebhookDeliveryWorkflow:
                 DELIVER_WEBHOOK,
                 args=[org_id, delivery_id],
                 start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=first_retry_s),
                     backoff_coefficient=2.0,
@@ -67,6 +69,7 @@ class WebhookDeliveryWorkflow:
                 FAIL_WEBHOOK_DELIVERY,
                 args=[org_id, delivery_id, reason],
                 start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
             )
             return "failed"

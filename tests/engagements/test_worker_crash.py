@@ -4,21 +4,31 @@ posting, bean-check clean. Two finance users deciding at once → one wins, the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 import pytest
 from sqlalchemy import text
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from core.permissions import Role
 from core.settings import load_settings
+from core.workflow_ids import ledger_sync_id
 from integrations.accounting.beancount_ledger import bean_check
 from tests.conftest import asgi_client
 from tests.engagements.conftest import eventually
 from tests.engagements.dates import period, retainer_terms
 from tests.engagements.test_engagement_api import FAST, RETAINER_TERMS, drafts, make_client
 from tests.worker_process import WorkerProcess, worker_env
+
+STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
 
 
 @pytest.fixture
@@ -62,24 +72,7 @@ async def test_sigkilled_worker_still_yields_one_invoice_and_one_posting(crash_s
     worker.kill()  # again, while the ledger sync is starting or running
     worker.start()
 
-    async def posted() -> bool:
-        async with admin_engine.connect() as conn:
-            rows = (
-                (
-                    await conn.execute(
-                        text(
-                            "SELECT p.status FROM ledger_postings p JOIN invoices i ON i.id = p.invoice_id "
-                            "WHERE i.contract_id = :c"
-                        ),
-                        {"c": contract_id},
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        return rows == ["posted"]
-
-    await eventually(posted, timeout=90)
+    await eventually(lambda: ledger_statuses(admin_engine, contract_id, ["posted"]), timeout=90)
     async with admin_engine.connect() as conn:
         invoices = (
             await conn.execute(
@@ -91,6 +84,78 @@ async def test_sigkilled_worker_still_yields_one_invoice_and_one_posting(crash_s
     ledger = ledgers / f"{org.id}.beancount"
     assert ledger.read_text().count(f'invoice_id: "{invoice["id"]}"') == 1
     assert bean_check(ledger) == []
+
+
+async def test_worker_killed_inside_the_ledger_post_is_replaced_within_seconds(
+    crash_stack, org, admin_engine, temporal_env
+) -> None:
+    """The posting activity is pinned on the ledger's file lock, so the kill lands inside it for certain. Without a
+    heartbeat the server would only notice the dead worker when the 2-minute start-to-close timeout ran out."""
+    api, worker, ledgers = crash_stack
+    client_id = await make_client(api, org)
+    created = await api.post(
+        "/v1/contracts",
+        json={
+            "client_id": client_id,
+            "code": "HOLD",
+            "name": "Held ledger",
+            "terms": retainer_terms(period(-1), "700.00"),
+            "config": FAST,
+        },
+        headers=org.headers(Role.FINANCE),
+    )
+    assert created.status_code == 201, created.text
+    contract_id = created.json()["id"]
+    invoice = (await eventually(lambda: drafts(api, org, contract_id), timeout=60))[0]
+    sync = temporal_env.client.get_workflow_handle(ledger_sync_id(str(org.id), invoice["id"]))
+
+    async def posting_in_flight() -> bool:
+        try:
+            pending = (await sync.describe()).raw_description.pending_activities
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:  # the sync workflow has not started yet
+                return False
+            raise
+        return any(a.state == STARTED for a in pending)
+
+    with holding_lock(ledgers / f"{org.id}.lock"):
+        approved = await api.post(f"/v1/invoices/{invoice['id']}/approve", json={}, headers=org.headers(Role.FINANCE))
+        assert approved.status_code == 200, approved.text
+        await eventually(posting_in_flight, timeout=30)
+        await asyncio.sleep(0.5)  # the attempt is inside flock, waiting for this test
+        worker.kill()
+    assert await ledger_statuses(admin_engine, contract_id, ["pending"]), "nothing may be posted by the dead worker"
+    worker.start()
+    restarted = time.monotonic()
+    await eventually(lambda: ledger_statuses(admin_engine, contract_id, ["posted"]), timeout=60)
+    recovered_s = time.monotonic() - restarted
+    assert recovered_s < 45, f"the dead attempt was only replaced after {recovered_s:.0f} s"
+    ledger = ledgers / f"{org.id}.beancount"
+    assert ledger.read_text().count(f'invoice_id: "{invoice["id"]}"') == 1
+    assert bean_check(ledger) == []
+
+
+@contextlib.contextmanager
+def holding_lock(path: Path) -> Iterator[None]:
+    """Hold the ledger's own lock (``BeancountLedger._locked``), so a posting waits inside its activity."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+async def ledger_statuses(admin_engine, contract_id: str, expected: list[str]) -> bool:  # type: ignore[no-untyped-def]
+    async with admin_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT p.status FROM ledger_postings p JOIN invoices i ON i.id = p.invoice_id "
+                    "WHERE i.contract_id = :c"
+                ),
+                {"c": contract_id},
+            )
+        ).scalars()
+        return list(rows) == expected
 
 
 async def test_two_finance_users_deciding_at_once_one_wins(crash_stack, org) -> None:
