@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.liveness import heartbeating
 from core import webhook_signature, webhook_targets
+from core.secret_box import secret_box
 from core.settings import Settings
 from persistence import metering_jobs
 from workflows.names import COMPACT_USAGE, DELIVER_WEBHOOK, FAIL_WEBHOOK_DELIVERY
@@ -29,6 +30,7 @@ class MeteringActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.secrets = secret_box(settings)
         self._http: httpx.AsyncClient | None = None
 
     def all(self) -> list[Callable[..., Any]]:
@@ -90,7 +92,7 @@ class MeteringActivities:
         body = job.payload.encode()
         headers = {
             "Content-Type": "application/json",
-            webhook_signature.HEADER: webhook_signature.sign(job.secret, body),
+            webhook_signature.HEADER: webhook_signature.sign(self.secrets.open(job.secret), body),
             webhook_signature.EVENT_ID_HEADER: str(job.event_id),
             webhook_signature.DELIVERY_ID_HEADER: str(job.delivery_id),
             webhook_signature.EVENT_TYPE_HEADER: job.event_type,

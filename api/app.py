@@ -20,6 +20,7 @@ from api.routes import V1_ROUTES
 from api.routes.health import healthz, readyz
 from api.temporal import TemporalClientProvider
 from core.runtime.endpoints import admin_database_url, temporal_address
+from core.secret_box import secret_box
 from core.settings import Settings, app_url_for, load_settings
 from persistence.db import make_engine, make_sessionmaker
 
@@ -58,6 +59,7 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.temporal_client = TemporalClientProvider(temporal_address(settings), settings.temporal_namespace)
         app.state.settings = settings
+        app.state.secret_box = secret_box(settings)
 
     async def on_shutdown(app: Litestar) -> None:
         await app.state.engine.dispose()

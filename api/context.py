@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Principal
 from api.problems import Forbidden
 from core.logging import request_id_var
+from core.secret_box import SecretBox
 from persistence import audit
 from persistence.db import set_tenant
 
@@ -26,6 +27,12 @@ class Ctx:
     @property
     def org_id(self):  # type: ignore[no-untyped-def]
         return self.principal.org_id
+
+    @property
+    def secret_box(self) -> SecretBox:
+        """Seals secrets the API must store yet never show again (``core.secret_box``)."""
+        box: SecretBox = self.request.app.state.secret_box
+        return box
 
     def require(self, action: str) -> None:
         if not self.principal.can(action):

@@ -43,7 +43,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 async def idempotent_create(
     ctx: Ctx,
     create: Callable[[], Awaitable[tuple[int, Any, dict[str, str]]]],
+    *,
+    carries_secret: bool = False,
 ) -> Response[bytes]:
+    """``carries_secret``: the response shows a secret once (an API key token, a webhook signing secret). A
+    retry must get it back, so the stored copy is kept sealed (``core.secret_box``): otherwise the table
+    would hold for a day, readable, exactly what the rest of the product never stores."""
     key = ctx.request.headers.get("idempotency-key")
     if key is None:
         status, body, headers = await create()
@@ -70,13 +75,17 @@ async def idempotent_create(
             )
         if row.status_code == 0:  # pragma: no cover - only visible if the first request is still running
             raise Conflict("a request with this Idempotency-Key is still in progress")
+        replayed = bytes(row.response_body)
+        if carries_secret:
+            replayed = ctx.secret_box.open(replayed.decode()).encode()
         return Response(
-            bytes(row.response_body),
+            replayed,
             status_code=row.status_code,
             media_type=row.content_type,
             headers={"Idempotent-Replayed": "true"},
         )
     status, body, headers = await create()
     encoded = _encoder.encode(body)
-    await ctx.session.execute(_STORE, {**params, "status": status, "body": encoded, "ctype": JSON})
+    stored = ctx.secret_box.seal(encoded.decode()).encode() if carries_secret else encoded
+    await ctx.session.execute(_STORE, {**params, "status": status, "body": stored, "ctype": JSON})
     return Response(encoded, status_code=status, media_type=JSON, headers=headers)

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from cli.billing import app as billing_app
 from cli.plan import plan as plan_command
+from cli.secrets import app as secrets_app
 from core.logging import configure_logging
 from core.settings import load_settings
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 apikey_app = typer.Typer(help="Issue API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(billing_app, name="billing", help="Preview, simulate and validate contract billing (pure engine).")
+app.add_typer(secrets_app, name="secrets")
 app.command("plan")(plan_command)
 console = Console()
 

@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_max_body_bytes: int
     events_rate_per_s: float
     events_burst: int
+    secret_keys: tuple[str, ...] = ()
+    """Keys that seal stored secrets (``core.secret_box``); empty means ``<home>/secret.key``."""
 
     @property
     def pg_data_dir(self) -> Path:
@@ -75,6 +77,7 @@ def load_settings() -> Settings:
         events_max_body_bytes=int(_env("AGENCYFLOW_EVENTS_MAX_BODY_BYTES", str(16 * 1024 * 1024)) or 16 * 1024 * 1024),
         events_rate_per_s=float(_env("AGENCYFLOW_EVENTS_RATE_PER_S", "200") or 200),
         events_burst=int(_env("AGENCYFLOW_EVENTS_BURST", "400") or 400),
+        secret_keys=tuple(k.strip() for k in (_env("AGENCYFLOW_SECRET_KEYS", "") or "").split(",") if k.strip()),
     )
 
 

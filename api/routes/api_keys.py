@@ -97,7 +97,7 @@ async def create_key(ctx: Ctx, data: ApiKeyCreate) -> Response[ApiKeyCreated]:
             {"Location": f"/v1/api-keys/{row.id}"},
         )
 
-    return await idempotent_create(ctx, create)  # type: ignore[return-value]
+    return await idempotent_create(ctx, create, carries_secret=True)  # type: ignore[return-value]
 
 
 @get("/api-keys/{key_id:uuid}", opt={"action": "api_keys.read"}, summary="Get an API key")

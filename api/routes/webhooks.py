@@ -103,17 +103,18 @@ async def create_endpoint(ctx: Ctx, data: EndpointCreate) -> Response[EndpointWi
     _check_target(ctx, data.url)
 
     async def create() -> tuple[int, object, dict[str, str]]:
+        secret = webhook_signature.new_secret()
         row = WebhookEndpoint(
             org_id=ctx.org_id,
             url=data.url,
             description=data.description,
             event_types=list(data.event_types),
-            secret=webhook_signature.new_secret(),
+            secret=ctx.secret_box.seal(secret),
         )
         status, _out, headers = await create_row(ctx, row, EndpointOut, "webhook_endpoint", location="/v1/webhooks")
-        return status, _with_secret(row), headers
+        return status, _with_secret(row, secret), headers
 
-    return await idempotent_create(ctx, create)  # type: ignore[return-value]
+    return await idempotent_create(ctx, create, carries_secret=True)  # type: ignore[return-value]
 
 
 def _check_target(ctx: Ctx, url: str) -> None:
@@ -122,10 +123,9 @@ def _check_target(ctx: Ctx, url: str) -> None:
         raise ValidationFailed("the webhook URL is not allowed", errors=[FieldError(detail=problem, pointer="/url")])
 
 
-def _with_secret(row: WebhookEndpoint) -> EndpointWithSecret:
-    return msgspec.convert(
-        {**msgspec.structs.asdict(to_out(row, EndpointOut)), "secret": row.secret}, EndpointWithSecret
-    )
+def _with_secret(row: WebhookEndpoint, secret: str) -> EndpointWithSecret:
+    """The one time the secret leaves the API readable; the row holds it sealed (``core.secret_box``)."""
+    return msgspec.convert({**msgspec.structs.asdict(to_out(row, EndpointOut)), "secret": secret}, EndpointWithSecret)
 
 
 @get("/webhooks/{endpoint_id:uuid}", opt={"action": "webhooks.read"}, summary="Get a webhook endpoint")
@@ -167,12 +167,13 @@ async def delete_endpoint(ctx: Ctx, endpoint_id: uuid.UUID) -> Response[None]:
 async def rotate_secret(ctx: Ctx, endpoint_id: uuid.UUID) -> Response[EndpointWithSecret]:
     row = await get_row(ctx, WebhookEndpoint, endpoint_id, "webhook endpoint", for_update=True)
     before = state_of(row, EndpointOut)
-    row.secret = webhook_signature.new_secret()
+    secret = webhook_signature.new_secret()
+    row.secret = ctx.secret_box.seal(secret)
     await ctx.session.flush()
     await ctx.audit(
         "webhook_endpoint.rotate_secret", "webhook_endpoint", row.id, before=before, after=state_of(row, EndpointOut)
     )
-    return json_response(200, _with_secret(row), {"ETag": etag_for(row.version)})  # type: ignore[return-value]
+    return json_response(200, _with_secret(row, secret), {"ETag": etag_for(row.version)})  # type: ignore[return-value]
 
 
 @get(
