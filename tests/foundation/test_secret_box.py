@@ -75,7 +75,7 @@ def _key_in(home: str, barrier: multiprocessing.synchronize.Barrier, out: multip
 
 
 def test_processes_starting_together_all_get_the_same_key(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(6)
     out: multiprocessing.Queue[str] = context.Queue()
     processes = [context.Process(target=_key_in, args=(str(tmp_path), barrier, out)) for _ in range(6)]
