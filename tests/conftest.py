@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import msgspec
@@ -36,6 +34,7 @@ from persistence.api_key_store import issue_key
 from persistence.bootstrap import drop_database, ensure_database
 from persistence.db import make_engine, make_sessionmaker, tenant_session
 from persistence.models import Org
+from tests import orphans
 from workflows.converter import DATA_CONVERTER
 
 
@@ -46,7 +45,8 @@ def pg_server_url() -> Iterator[str]:
     if configured:
         yield with_database(configured, "postgres")
         return
-    root = Path(tempfile.mkdtemp(prefix="agencyflow-test-pg-"))
+    orphans.sweep()
+    root = orphans.new_postgres_root()
     server = EmbeddedPostgres(root / "pg", free_port(), tuned_for_tests=True)
     server.start()
     try:
@@ -100,6 +100,7 @@ def sessionmaker(app_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    orphans.sweep()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=venv_binary("temporal"),
         dev_server_extra_args=[
@@ -112,10 +113,12 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_log_level="error",
         data_converter=DATA_CONVERTER,
     )
+    servers = orphans.register_children(venv_binary("temporal"))
     try:
         yield env
     finally:
         await env.shutdown()
+        orphans.forget_children(servers)
 
 
 @pytest.fixture(scope="session")

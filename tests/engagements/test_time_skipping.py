@@ -32,6 +32,7 @@ from core.runtime.temporal import venv_binary
 from integrations.accounting.beancount_ledger import bean_check
 from persistence import audit
 from persistence.ingest import decode_body, ingest
+from tests import orphans
 from tests.engagements.conftest import eventually, product_stack, record_histories
 from tests.engagements.dates import future_year
 from tests.engagements.test_engagement_api import drafts, make_client
@@ -60,6 +61,7 @@ async def skipping(sessionmaker, app_database_url, tmp_path) -> AsyncIterator[Sk
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=venv_binary("temporal-test-server"), data_converter=DATA_CONVERTER
     )
+    servers = orphans.register_children(venv_binary("temporal-test-server"))
     await ensure_search_attributes(env.client, "default")
     ledger_dir = tmp_path / "ledgers"
     try:
@@ -67,6 +69,7 @@ async def skipping(sessionmaker, app_database_url, tmp_path) -> AsyncIterator[Sk
             yield Skipping(env=env, api=api, ledger_dir=ledger_dir)
     finally:
         await env.shutdown()
+        orphans.forget_children(servers)
 
 
 async def approve(skipping: Skipping, org, invoice_id: str) -> dict:
