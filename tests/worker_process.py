@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.runtime.lifetime import die_with_parent
+
 
 def worker_env(
     *, database: str, app_database_url: str, temporal_address: str, task_queue: str, **extra: str
@@ -32,7 +34,11 @@ class WorkerProcess:
     def start(self) -> None:
         with open(self.log, "ab") as handle:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "worker"], env=self.env, stdout=handle, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "cli.main", "worker"],
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),  # a killed test run must not leave workers polling
             )
 
     def kill(self) -> None:
