@@ -38,9 +38,10 @@ def reseal() -> None:
 
 async def _reseal(admin_url: str, transform: Callable[[str], str]) -> int:
     from persistence.db import make_engine
-    from persistence.sealed_secrets import act_as_owner, rewrite_sealed
+    from persistence.migrate import act_as_owner
+    from persistence.sealed_secrets import rewrite_sealed
 
-    engine = make_engine(admin_url, pool_size=1, max_overflow=0)
+    engine = make_engine(admin_url, pool_size=1, max_overflow=0)  # disposed below, role switch and all
     try:
         async with engine.begin() as conn:
             await conn.run_sync(act_as_owner)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -46,23 +46,20 @@ class SecretBox:
         return SEALED_PREFIX + self._fernet.encrypt(secret.encode()).decode()
 
     def open(self, sealed: str) -> str:
-        try:
-            return self._fernet.decrypt(self._token(sealed)).decode()
-        except InvalidToken as exc:
-            raise SecretBoxError(_UNOPENABLE) from exc
+        return self._unseal(self._fernet.decrypt, sealed).decode()
 
     def reseal(self, sealed: str) -> str:
         """The same secret under the first key, so that the other keys can be retired."""
-        try:
-            return SEALED_PREFIX + self._fernet.rotate(self._token(sealed)).decode()
-        except InvalidToken as exc:
-            raise SecretBoxError(_UNOPENABLE) from exc
+        return SEALED_PREFIX + self._unseal(self._fernet.rotate, sealed).decode()
 
     @staticmethod
-    def _token(sealed: str) -> bytes:
+    def _unseal(operation: Callable[[bytes], bytes], sealed: str) -> bytes:
         if not sealed.startswith(SEALED_PREFIX):
             raise SecretBoxError("the stored value is not a sealed secret")
-        return sealed[len(SEALED_PREFIX) :].encode()
+        try:
+            return operation(sealed[len(SEALED_PREFIX) :].encode())
+        except InvalidToken as exc:
+            raise SecretBoxError(_UNOPENABLE) from exc
 
 
 def new_key() -> str:

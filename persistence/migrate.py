@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+from core.settings import OWNER_ROLE
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def act_as_owner(bind: Connection) -> None:
+    """Schema and cross-tenant data changes run as the table owner: an admin that is a member of the owner
+    role switches to it for the rest of the session (a superuser that is not a member stays itself)."""
+    is_member = bind.execute(sa.text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": OWNER_ROLE}).scalar()
+    if is_member:
+        bind.execute(sa.text(f'SET ROLE "{OWNER_ROLE}"'))
 
 
 def alembic_config(database_url: str) -> Config:

@@ -56,10 +56,3 @@ def rewrite_sealed(bind: Connection, transform: Callable[[str], str]) -> int:
         )
         rewritten += 1
     return rewritten
-
-
-def act_as_owner(bind: Connection) -> None:
-    """As the migrations do: an admin that is a member of the owner role acts as it (superusers need not)."""
-    is_member = bind.execute(sa.text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": OWNER_ROLE}).scalar()
-    if is_member:
-        bind.execute(sa.text(f'SET LOCAL ROLE "{OWNER_ROLE}"'))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import pool, text
+from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from core.settings import OWNER_ROLE, to_asyncpg_url
+from core.settings import to_asyncpg_url
+from persistence.migrate import act_as_owner
 from persistence.models import Base
 
 config = context.config
@@ -17,9 +18,7 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
-    is_member = connection.execute(text("SELECT pg_has_role(current_user, :r, 'MEMBER')"), {"r": OWNER_ROLE}).scalar()
-    if is_member:
-        connection.execute(text(f'SET ROLE "{OWNER_ROLE}"'))
+    act_as_owner(connection)
     context.configure(connection=connection, target_metadata=target_metadata, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()

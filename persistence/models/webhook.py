@@ -18,7 +18,6 @@ class WebhookEndpoint(IdMixin, TenantMixin, TimestampMixin, VersionedMixin, Base
 
     url: Mapped[str] = mapped_column(Text, nullable=False)
     description: Mapped[str | None] = mapped_column(String(200))
-    # Kept readable because every delivery is signed with it; shown to the API caller only at creation.
     secret: Mapped[str] = mapped_column(Text, nullable=False)
     """Sealed (``core.secret_box``): deliveries open it to sign; nothing else reads it."""
     event_types: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
