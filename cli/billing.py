@@ -331,10 +331,18 @@ def preview(
         by_period = read_usage(usage, terms)
         current = list(by_period.get(p.key, [])) + list(by_period.get(None, []))
         other = sorted(k for k in by_period if k not in (None, p.key))
-        if other:
+        earlier = [str(k) for k in other if k < p.key]
+        later = [str(k) for k in other if k > p.key]
+        if earlier:
             print(
-                f"note: {usage}: usage for other periods ignored: {', '.join(str(k) for k in other)} (usage for an "
+                f"note: {usage}: usage for earlier periods ignored: {', '.join(earlier)} (usage for an "
                 "already-invoiced period is billed as a delta with --late-usage)",
+                file=sys.stderr,
+            )
+        if later:
+            print(
+                f"note: {usage}: usage for later periods ignored: {', '.join(later)} (it is billed when that "
+                "period is rated)",
                 file=sys.stderr,
             )
         late: list[LateUsage] = []

@@ -63,7 +63,13 @@ class ContractOut(msgspec.Struct):
     client_id: uuid.UUID
     code: str
     name: str
-    status: str
+    status: Annotated[
+        str,
+        msgspec.Meta(
+            description="active, paused, terminating (a termination was accepted; its final cycle has not run), "
+            "terminated or ended"
+        ),
+    ]
     start_period: str
     end_period: str | None
     terms_versions: int
@@ -71,6 +77,14 @@ class ContractOut(msgspec.Struct):
     version: int
     created_at: datetime
     updated_at: datetime
+    terminates_on: Annotated[date | None, msgspec.Meta(description="last day of service, once terminated")] = None
+    final_period: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="the period of the final, prorated invoice: drafted when the last day of service has "
+            "ended and the grace period for late usage has passed"
+        ),
+    ] = None
 
 
 class VersionOut(msgspec.Struct):
@@ -216,7 +230,7 @@ async def amend_contract(ctx: Ctx, contract_id: uuid.UUID, data: AmendmentCreate
 async def _set_status(ctx: Ctx, contract_id: uuid.UUID, status: str, signal_name: str) -> Response[ContractOut]:
     row = await get_row(ctx, Contract, contract_id, "contract", for_update=True)
     check_if_match(ctx.request, row.version)
-    if row.status in ("terminated", "ended"):
+    if row.status in ("terminating", "terminated", "ended"):
         raise Conflict(f"contract is {row.status}")
     before = state_of(row, ContractOut)
     await signal(ctx, row.workflow_id, signal_name)
@@ -253,6 +267,7 @@ async def resume_contract(ctx: Ctx, contract_id: uuid.UUID) -> Response[Contract
 )
 async def terminate_contract(ctx: Ctx, contract_id: uuid.UUID, data: TerminationCreate) -> dict[str, str]:
     row = await get_row(ctx, Contract, contract_id, "contract")
+    before = state_of(row, ContractOut)
     final_period: str = await update(
         ctx,
         row.workflow_id,
@@ -265,13 +280,23 @@ async def terminate_contract(ctx: Ctx, contract_id: uuid.UUID, data: Termination
         ),
         result_type=str,
     )
+    # The engagement sets ``terminated`` itself once the final cycle has run (possibly already: read the row
+    # again under a lock so that is never overwritten); until then the row says it is terminating.
+    await ctx.session.refresh(row, with_for_update=True)
+    if row.status in ("active", "paused"):
+        row.status = "terminating"
+    row.terminates_on = data.effective_on
+    row.final_period = final_period
+    await ctx.session.flush()
     await ctx.audit(
         "contract.terminate",
         "contract",
         row.id,
+        before=before,
+        after=state_of(row, ContractOut),
         detail={"effective_on": data.effective_on.isoformat(), "reason": data.reason},
     )
-    return {"final_period": final_period}
+    return {"final_period": final_period, "terminates_on": data.effective_on.isoformat(), "status": row.status}
 
 
 @post(

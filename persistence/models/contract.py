@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Integer, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKeyConstraint, Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,4 +29,8 @@ class Contract(IdMixin, TenantMixin, TimestampMixin, VersionedMixin, Base):
     terms_versions: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     start_period: Mapped[str] = mapped_column(String(7), nullable=False)
     end_period: Mapped[str | None] = mapped_column(String(7))
+    # Set when a termination is accepted (status ``terminating``) so the row says it is ending before its
+    # final cycle runs.
+    terminates_on: Mapped[date | None] = mapped_column(Date)
+    final_period: Mapped[str | None] = mapped_column(String(7))
     workflow_id: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -193,3 +193,25 @@ def test_schema_command_prints_the_committed_contract_schema() -> None:
     r = runner.invoke(app, ["schema"])
     assert r.exit_code == 0
     assert r.stdout.encode() == schema_mod.render("contract.schema.json")
+
+
+def _preview_notes(period: str) -> str:
+    r = runner.invoke(
+        app,
+        ["preview", "--contract", str(LATE / "contract.yaml"), "--usage", str(LATE / "usage.csv"), "--period", period],
+    )
+    assert r.exit_code == 0, r.output
+    return r.stderr
+
+
+def test_preview_calls_a_future_periods_usage_later_not_already_invoiced() -> None:
+    notes = _preview_notes("2025-03")
+    assert "usage for later periods ignored: 2025-04" in notes
+    assert "already-invoiced" not in notes
+
+
+def test_preview_points_an_earlier_periods_usage_at_late_usage() -> None:
+    notes = _preview_notes("2025-04")
+    assert "usage for earlier periods ignored: 2025-03" in notes
+    assert "--late-usage" in notes
+    assert "later periods" not in notes

@@ -224,7 +224,20 @@ async def test_termination_bills_a_prorated_final_cycle(stack, org) -> None:
         headers=org.headers(Role.FINANCE),
     )
     assert terminated.status_code == 200, terminated.text
-    assert terminated.json() == {"final_period": period(0)}
+    assert terminated.json() == {
+        "final_period": period(0),
+        "terminates_on": effective.isoformat(),
+        "status": "terminating",
+    }
+    # Until its final invoice is approved the contract says it is ending, and when.
+    ending = (await api.get(f"/v1/contracts/{contract_id}", headers=org.headers(Role.FINANCE))).json()
+    assert (ending["status"], ending["terminates_on"], ending["final_period"]) == (
+        "terminating",
+        effective.isoformat(),
+        period(0),
+    )
+    paused = await api.post(f"/v1/contracts/{contract_id}/pause", headers=org.headers(Role.FINANCE))
+    assert paused.status_code == 409
     final = await approve_next(api, org, contract_id, period(0))
     # Service through the termination day, prorated by calendar days, rounded once (half up):
     # e.g. through the 15th of a 30-day month, 3,000.00 x 15 / 30 = 1,500.00.
