@@ -66,6 +66,7 @@ PERMISSIONS: Final[dict[str, tuple[frozenset[Role], Scope]]] = {
     # contracts, invoices, ledger
     "contracts.read": (FINANCE | {Role.DELIVERY_LEAD, Role.PM}, Scope.READ),
     "contracts.write": (FINANCE, Scope.WRITE),
+    "contracts.simulate": (FINANCE, Scope.READ),
     "invoices.read": (FINANCE | {Role.CLIENT_VIEWER}, Scope.READ),
     "invoices.approve": (frozenset({Role.FINANCE, Role.OWNER}), Scope.WRITE),
     "invoices.adjust": (frozenset({Role.FINANCE, Role.OWNER}), Scope.WRITE),

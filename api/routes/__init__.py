@@ -24,6 +24,7 @@ from api.routes import (
     projects,
     rates,
     reports,
+    simulations,
     sites,
     tasks,
     time_entries,
@@ -58,6 +59,7 @@ V1_ROUTES: list[Any] = [
     *usage_budgets.ROUTES,
     *webhooks.ROUTES,
     *contracts.ROUTES,
+    *simulations.ROUTES,
     *invoices.ROUTES,
     *capacity.ROUTES,
 ]
