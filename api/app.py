@@ -13,9 +13,14 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import authenticate
 from api.context import Ctx, provide_ctx
+from api.cors import CorsMiddleware
+from api.disconnects import CancelOnDisconnect
+from api.dto import plain_decimal_body
 from api.errors import EXCEPTION_HANDLERS
 from api.middleware import RequestIdMiddleware
-from api.openapi import finish_openapi
+from api.openapi import DecimalSchema, finish_openapi, served_openapi_document
+from api.parameter_guard import UnstorableParameterGuard
+from api.query_contract import QueryContract
 from api.routes import V1_ROUTES
 from api.routes.health import healthz, readyz
 from api.temporal import TemporalClientProvider
@@ -55,7 +60,13 @@ def create_app(
             gc.collect()
             gc.freeze()
             gc.set_threshold(_GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-        app.state.engine = make_engine(app_db_url, pool_size=20, max_overflow=20)
+        app.state.engine = make_engine(
+            app_db_url,
+            pool_size=20,
+            max_overflow=20,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
+        )
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.temporal_client = TemporalClientProvider(temporal_address(settings), settings.temporal_namespace)
         app.state.settings = settings
@@ -86,9 +97,11 @@ def create_app(
     app = Litestar(
         route_handlers=[healthz, readyz, v1],
         before_request=authenticate,
+        after_request=plain_decimal_body,  # every JSON body: Decimals in plain fixed-point form
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[RequestIdMiddleware],
+        middleware=[CancelOnDisconnect, UnstorableParameterGuard, QueryContract],
         openapi_config=openapi,
+        plugins=[DecimalSchema()],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=settings.max_body_bytes,
@@ -97,12 +110,15 @@ def create_app(
         logging_config=None,
     )
     finish_openapi(app)
+    # Around Litestar's whole handler, not per route: 404s, 405s and preflights of unknown paths also get a
+    # request id, the security headers and (when enabled) CORS headers.
+    app.asgi_handler = RequestIdMiddleware(CorsMiddleware(app.asgi_handler, settings.cors_origins))
     return app
 
 
 def openapi_document(app: Litestar | None = None) -> dict[str, Any]:
     app = app or create_app(database_url="postgresql://unused@127.0.0.1/unused")
-    return app.openapi_schema.to_schema()
+    return served_openapi_document(app)
 
 
 def serve_app() -> Litestar:

@@ -7,15 +7,18 @@ RFC 6901 pointer. Structs may add domain checks by defining ``problems() -> list
 
 from __future__ import annotations
 
+import json
 import re
 import types
 import typing
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar, Union
 
 import msgspec
 
-from api.problems import FieldError, MalformedJson, ValidationFailed
+from api.problems import FieldError, MalformedJson, ProblemError, ValidationFailed
+from api.validators import decimal_bounds_check, unstorable_fields
 
 T = TypeVar("T")
 
@@ -60,9 +63,15 @@ def _is_sequence(tp: Any) -> bool:
     return origin is tuple and len(args) == 2 and args[1] is ...
 
 
+def _as_json(value: Any, tp: Any) -> Any:
+    """Decode a part of the body as the JSON decoder does (object keys are strings in JSON: ``dict[int, …]``
+    takes ``"3"``), so the per-field error report never refuses what the decoder itself accepts."""
+    return msgspec.json.decode(msgspec.json.encode(value), type=tp, strict=True)
+
+
 def _collect(value: Any, tp: Any, pointer: str) -> list[FieldError]:
     try:
-        msgspec.convert(value, tp, strict=True)
+        _as_json(value, tp)
         return []
     except msgspec.ValidationError as exc:
         first = str(exc)
@@ -87,7 +96,7 @@ def _collect(value: Any, tp: Any, pointer: str) -> list[FieldError]:
                 continue
             field_errors = _collect(value[field.encode_name], field.type, path)
             if not field_errors and field.name in checks:
-                converted = msgspec.convert(value[field.encode_name], field.type, strict=True)
+                converted = _as_json(value[field.encode_name], field.type)
                 field_errors = checks[field.name](path, converted)
             errors += field_errors
         if getattr(base.__struct_config__, "forbid_unknown_fields", False):
@@ -134,6 +143,8 @@ def domain_problems(value: Any, pointer: str = "") -> list[FieldError]:
         path = _join(pointer, field.encode_name)
         if field.name in checks and item is not msgspec.UNSET:
             errors += checks[field.name](path, item)
+        elif isinstance(item, Decimal):  # every decimal is finite and bounded, checked or not (issue 14)
+            errors += decimal_bounds_check(path, item)
         if isinstance(item, msgspec.Struct):
             errors += domain_problems(item, path)
         elif isinstance(item, list):
@@ -147,20 +158,51 @@ def domain_problems(value: Any, pointer: str = "") -> list[FieldError]:
     return errors
 
 
+# The only way msgspec hands us a string PostgreSQL cannot store is the ``\u0000`` escape (it refuses raw
+# control bytes, invalid UTF-8 and lone surrogate escapes as malformed JSON), so a body without it skips the walk.
+_NUL_ESCAPE = b"\\u0000"
+
+
+def _merge(first: list[FieldError], then: list[FieldError]) -> list[FieldError]:
+    """``first`` wins where both name the same field: "contains NUL" says more than "does not match"."""
+    named = {e.pointer for e in first}
+    return first + [e for e in then if e.pointer not in named]
+
+
+def _lone_surrogate_fields(raw: bytes) -> list[FieldError]:
+    """msgspec rejects a lone surrogate escape (``"\ud800"``) as malformed JSON without naming the field. RFC
+    8259 allows the escape, so a client sending one gets 422 naming the field; the standard library's parser,
+    which accepts it, finds where, on this error path only."""
+    try:
+        loose = json.loads(raw)
+    except (ValueError, RecursionError):
+        return []
+    return unstorable_fields(loose)
+
+
+def _malformed(raw: bytes, exc: msgspec.DecodeError) -> ProblemError:
+    surrogates = _lone_surrogate_fields(raw)
+    if surrogates:
+        return ValidationFailed(f"{len(surrogates)} invalid field(s)", errors=surrogates)
+    return MalformedJson(str(exc))
+
+
 def decode_json(raw: bytes, type_: type[T]) -> T:
-    """Decode ``raw`` as ``type_`` strictly; raise 400 for broken JSON, 422 listing every bad field."""
+    """Decode ``raw`` as ``type_`` strictly; raise 400 for broken JSON, 422 listing every bad field, text that
+    cannot be stored (``api.validators.unstorable``) included."""
     try:
         result = msgspec.json.decode(raw, type=type_, strict=True)
     except msgspec.ValidationError:
         try:
             loose = msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:  # pragma: no cover - decode succeeded above for syntax
-            raise MalformedJson(str(exc)) from exc
-        errors = _collect(loose, type_, "")
+        except msgspec.DecodeError as exc:  # the typed pass stopped at a type error before the bad escape
+            raise _malformed(raw, exc) from None
+        errors = _merge(unstorable_fields(loose) if _NUL_ESCAPE in raw else [], _collect(loose, type_, ""))
         raise ValidationFailed(f"{len(errors)} invalid field(s)", errors=errors) from None
     except msgspec.DecodeError as exc:
-        raise MalformedJson(str(exc)) from exc
-    problems = domain_problems(result)
+        raise _malformed(raw, exc) from None
+    unstorable_text = unstorable_fields(msgspec.json.decode(raw)) if _NUL_ESCAPE in raw else []
+    problems = _merge(unstorable_text, domain_problems(result)) if unstorable_text else domain_problems(result)
     if problems:
         raise ValidationFailed(f"{len(problems)} invalid field(s)", errors=problems)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -14,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api.problems import PROBLEM_MEDIA_TYPE, Conflict, FieldError, ProblemError
 from core.logging import request_id_var
-from persistence.db import database_error
+from persistence.db import database_error, database_unavailable
 
 log = logging.getLogger("agencyflow.api")
 _encoder = msgspec.json.Encoder()
@@ -48,6 +49,10 @@ def handle_problem(request: Request[Any, Any, Any], exc: ProblemError) -> Respon
     return problem_response(request, exc)
 
 
+# Litestar reports a missing required parameter only in its message (which also echoes the whole URL).
+_MISSING = re.compile(r"^Missing required (?P<kind>\w+) parameter '(?P<name>[^']*)'")
+
+
 def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     """Query/path/header parameter errors from Litestar's signature model."""
     errors = []
@@ -59,6 +64,9 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
                 errors.append(FieldError(pointer="/" + key.replace(".", "/"), detail=message))
             else:
                 errors.append(FieldError(parameter=key, detail=message))
+    missing = _MISSING.match(exc.detail or "")
+    if missing and not errors:
+        errors.append(FieldError(parameter=missing["name"], detail=f"required {missing['kind']} parameter is missing"))
     error = ProblemError(
         "invalid request parameters",
         errors=errors or None,
@@ -91,6 +99,8 @@ def handle_stale(request: Request[Any, Any, Any], exc: StaleDataError) -> Respon
 def handle_database(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Database errors, wrapped by SQLAlchemy or raised by asyncpg on the raw hot paths (ingest, API keys):
     concurrency conflicts ask for a retry, constraint violations name the constraint, the rest is a 500."""
+    if database_unavailable(exc):
+        return database_unavailable_response(request, exc)
     cause = database_error(exc)
     state = getattr(cause, "sqlstate", None)
     constraint = getattr(cause, "constraint_name", None)
@@ -118,7 +128,28 @@ def handle_database(request: Request[Any, Any, Any], exc: Exception) -> Response
     return handle_unexpected(request, exc)
 
 
+DATABASE_RETRY_AFTER_S = 2
+
+
+def database_unavailable_response(request: Request[Any, Any, Any], exc: BaseException) -> Response[bytes]:
+    """PostgreSQL down, restarting or out of connections: nothing the client did wrong, and nothing was
+    acknowledged, so 503 and when to retry; the pool reconnects by itself once the server is back."""
+    log.warning("database unavailable", extra={"error": type(exc).__name__})
+    return problem_response(
+        request,
+        ProblemError(
+            "the database is unavailable; retry shortly",
+            status=503,
+            slug="unavailable",
+            title="Service unavailable",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        ),
+    )
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if database_unavailable(exc):
+        return database_unavailable_response(request, exc)
     log.error("unhandled error", exc_info=exc)
     return problem_response(request, ProblemError("unexpected error; quote the request id to support"))
 

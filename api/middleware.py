@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from api.security_headers import with_security_headers
 from core.logging import org_id_var, request_id_var
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -31,7 +32,7 @@ class RequestIdMiddleware:
         token = request_id_var.set(request_id)
         org_token = org_id_var.set(None)
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Any) -> None:
             nonlocal status
@@ -39,18 +40,22 @@ class RequestIdMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": with_security_headers(scope.get("path", ""), headers)}
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException:
+            status = 500 if status is None else status
+            raise
         finally:
             access_log.info(
                 "request",
                 extra={
                     "method": scope.get("method"),
                     "path": scope.get("path"),
-                    "status": status,
+                    # No response at all: the client left and the request was cancelled (api.disconnects).
+                    "status": 499 if status is None else status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )

@@ -7,10 +7,7 @@ that is retried as a whole on deadlock. It audits in that transaction like every
 
 from __future__ import annotations
 
-import math
-import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -18,6 +15,7 @@ from litestar import Request, Response, post
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 
+from api import cloudevents_binary
 from api.auth import Principal
 from api.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -28,8 +26,19 @@ from api.problems import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from api.rate_limits import TokenBuckets as TokenBuckets  # re-exported: the events limiter was born here
+from api.rate_limits import limiter, retry_after
 from core.logging import request_id_var
-from persistence.ingest import MAX_BATCH_EVENTS, BodyError, EventResult, body_has_nul, decode_body, ingest
+from persistence.ingest import (
+    MAX_BATCH_EVENTS,
+    BodyError,
+    CloudEvent,
+    EventResult,
+    Rejected,
+    body_has_nul,
+    decode_body,
+    ingest,
+)
 
 SINGLE = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -51,40 +60,9 @@ class IngestResponse(msgspec.Struct):
 
 # ---- per-key token bucket ------------------------------------------------------------------------------------
 
-
-@dataclass(slots=True)
-class TokenBuckets:
-    """Events per second per API key (per API process), with a burst allowance.
-
-    A request costing ``n`` events passes when the bucket holds ``min(n, burst)`` tokens and then takes all
-    ``n`` (the balance may go negative, so a batch larger than the burst is paid for by waiting afterwards).
-    """
-
-    rate: float
-    burst: int
-    buckets: dict[uuid.UUID, tuple[float, float]] = field(default_factory=dict)
-
-    def take(self, key: uuid.UUID, cost: int, now: float | None = None) -> float | None:
-        """None when allowed, else the seconds to wait before retrying."""
-        now = time.monotonic() if now is None else now
-        tokens, last = self.buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        need = min(cost, self.burst)
-        if tokens < need:
-            self.buckets[key] = (tokens, now)
-            return (need - tokens) / self.rate
-        self.buckets[key] = (tokens - cost, now)
-        return None
-
-
 def _limiter(request: Request[Any, Any, Any]) -> TokenBuckets:
-    state = request.app.state
-    limiter: TokenBuckets | None = getattr(state, "events_limiter", None)
-    if limiter is None:
-        settings = state.settings
-        limiter = TokenBuckets(rate=settings.events_rate_per_s, burst=settings.events_burst)
-        state.events_limiter = limiter
-    return limiter
+    settings = request.app.state.settings
+    return limiter(request, "events_limiter", settings.events_rate_per_s, settings.events_burst)
 
 
 # ---- body ----------------------------------------------------------------------------------------------------
@@ -173,7 +151,7 @@ class EventsOperation(Operation):
 
 @post(
     "/events",
-    opt={"action": "events.write"},
+    opt={"action": "events.write", "own_rate_limit": True},
     request_max_body_size=None,
     operation_class=EventsOperation,
     status_code=200,
@@ -184,22 +162,36 @@ async def ingest_events(request: Request[Any, Any, Any]) -> Response[IngestRespo
     before), or rejected with a reason; a bad event never rejects the others. Accepted events whose client
     or meter is unknown are stored as `unmatched` (see `GET /v1/usage/unmatched`); events in an invoiced
     period are stored as `late`. The API key needs the `events:write` scope; over the per-key rate the
-    answer is 429 with `Retry-After`."""
+    answer is 429 with `Retry-After`.
+
+    Binary content mode (the CloudEvents HTTP binding) works too: send the attributes as `ce-specversion`,
+    `ce-id`, `ce-source`, `ce-type`, `ce-subject`, `ce-time` headers and the event's JSON `data` as the
+    body (`Content-Type: application/json`)."""
     principal: Principal = request.state.principal
     settings = request.app.state.settings
-    batch = _mode(request.headers.get("content-type", ""))
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    binary = cloudevents_binary.is_binary(request.headers, media_type)
+    batch = None if binary else _mode(content_type)
     body = await _read_body(request, settings.events_max_body_bytes)
-    try:
-        events, is_batch = decode_body(body, batch=batch)
-    except BodyError as exc:
-        if exc.status == 400:
-            raise MalformedJson(exc.detail) from exc
-        if exc.status == 413:
-            raise PayloadTooLarge(exc.detail) from exc
-        raise ValidationFailed(exc.detail, errors=[FieldError(pointer="/", detail=exc.detail)]) from exc
+    if binary:
+        event = cloudevents_binary.binary_event(request.headers, media_type, body)
+        events: list[CloudEvent | Rejected] = [event]
+        is_batch = False
+        check_nul = body_has_nul(body) or cloudevents_binary.has_nul(event)
+    else:
+        try:
+            events, is_batch = decode_body(body, batch=batch)
+        except BodyError as exc:
+            if exc.status == 400:
+                raise MalformedJson(exc.detail) from exc
+            if exc.status == 413:
+                raise PayloadTooLarge(exc.detail) from exc
+            raise ValidationFailed(exc.detail, errors=[FieldError(pointer="/", detail=exc.detail)]) from exc
+        check_nul = body_has_nul(body)
     wait = _limiter(request).take(principal.key_id, len(events))
     if wait is not None:
-        raise TooManyRequests(max(1, math.ceil(wait)), f"over {settings.events_rate_per_s:g} events/s for this key")
+        raise TooManyRequests(retry_after(wait), f"over {settings.events_rate_per_s:g} events/s for this key")
     outcome = await ingest(
         request.app.state.sessionmaker,
         principal.org_id,
@@ -207,15 +199,18 @@ async def ingest_events(request: Request[Any, Any, Any]) -> Response[IngestRespo
         actor=principal.actor,
         api_key_id=principal.key_id,
         request_id=request_id_var.get(),
-        check_nul=body_has_nul(body),
+        check_nul=check_nul,
+        body=None if binary else body,
     )
     if not is_batch and outcome.rejected:
         result = outcome.results[0]
-        raise ValidationFailed(
-            f"event rejected: {result.detail}",
-            errors=[FieldError(pointer=result.pointer or "/", detail=result.detail or "rejected")],
-            extra={"reason": result.reason},
+        detail = result.detail or "rejected"
+        error = (
+            cloudevents_binary.field_error(result.pointer, detail)
+            if binary
+            else FieldError(pointer=result.pointer or "/", detail=detail)
         )
+        raise ValidationFailed(f"event rejected: {result.detail}", errors=[error], extra={"reason": result.reason})
     response = IngestResponse(
         batch_id=outcome.batch_id,
         accepted=outcome.accepted,

@@ -1,7 +1,8 @@
 """Meters: which CloudEvents ``type`` counts as usage, how it aggregates, and by which dimensions.
 
 The definition is immutable after creation (events record the meters they matched and rollups are keyed by
-the meter's dimensions); PATCH changes only the name, description, unit and status. To change how usage is
+the meter's dimensions); PATCH changes only the name, description, unit, status and ``allow_negative``
+(which decides what ingest accepts from now on, never how stored events count). To change how usage is
 measured, create a meter with a new key and archive the old one: archived meters stop matching new events
 and their history stays queryable.
 """
@@ -69,6 +70,8 @@ class MeterCreate(msgspec.Struct, forbid_unknown_fields=True):
     group_by: dict[str, Path] = msgspec.field(default_factory=dict)
     unit: Unit | None = None
     description: str | None = None
+    allow_negative: bool = False
+    """Accept negative values and costs (corrections); otherwise ingest rejects them as `negative_value`."""
 
     __field_checks__: ClassVar = {"group_by": _check_group_by}
 
@@ -85,6 +88,7 @@ class MeterPatch(msgspec.Struct, forbid_unknown_fields=True):
     description: str | msgspec.UnsetType | None = msgspec.UNSET
     unit: Unit | msgspec.UnsetType | None = msgspec.UNSET
     status: Status | msgspec.UnsetType = msgspec.UNSET
+    allow_negative: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class MeterOut(msgspec.Struct):
@@ -100,6 +104,7 @@ class MeterOut(msgspec.Struct):
     group_by: dict[str, str]
     unit: str | None
     status: str
+    allow_negative: bool
     version: int
     created_at: datetime
     updated_at: datetime
@@ -145,6 +150,7 @@ async def create_meter(ctx: Ctx, data: MeterCreate) -> Response[MeterOut]:
             dim3_path=paths[2],
             dim4_path=paths[3],
             unit=data.unit,
+            allow_negative=data.allow_negative,
         )
         return await create_row(ctx, row, MeterOut, "meter", location="/v1/meters")
 
@@ -161,7 +167,7 @@ async def get_meter(ctx: Ctx, meter_id: uuid.UUID) -> Response[MeterOut]:
     opt={"action": "meters.write"},
     dto=Body[MeterPatch],
     return_dto=None,
-    summary="Rename, describe or archive a meter (If-Match supported)",
+    summary="Rename, describe or archive a meter, or allow negative values (If-Match supported)",
 )
 async def update_meter(ctx: Ctx, meter_id: uuid.UUID, data: MeterPatch) -> Response[MeterOut]:
     row = await get_row(ctx, Meter, meter_id, "meter", for_update=True)

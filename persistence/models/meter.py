@@ -8,7 +8,7 @@ Paths are stored as text arrays (``{usage,tokens}``) because that is what ``json
 
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, CheckConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import ARRAY, Boolean, CheckConstraint, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from persistence.models.base import Base, IdMixin, TenantMixin, TimestampMixin, VersionedMixin
@@ -44,6 +44,8 @@ class Meter(IdMixin, TenantMixin, TimestampMixin, VersionedMixin, Base):
     dim4_path: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     unit: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    # Usage only grows unless the meter carries corrections: negative values and costs are refused otherwise.
+    allow_negative: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
     @property
     def value_path_text(self) -> str | None:
