@@ -12,17 +12,32 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from activities.liveness import heartbeating
 from core import webhook_signature, webhook_targets
 from core.secret_box import secret_box
 from core.settings import Settings
 from persistence import metering_jobs
-from workflows.names import COMPACT_USAGE, DELIVER_WEBHOOK, FAIL_WEBHOOK_DELIVERY
+from workflows.names import (
+    COMPACT_USAGE,
+    DELIVER_WEBHOOK,
+    DISPATCH_WEBHOOKS,
+    FAIL_WEBHOOK_DELIVERY,
+    FOLD_USAGE,
+    WEBHOOK_DELIVERY_WORKFLOW,
+    webhook_delivery_id,
+)
 
 IDLE_SLEEP_S = 0.5
-STALE_AFTER = timedelta(minutes=2)
+CLAIM_HOLD = timedelta(minutes=2)
+"""A claimed delivery whose start was not confirmed (the dispatcher died, Temporal refused) is due again then."""
+DELIVERY_LEASE = timedelta(hours=6)
+"""A started delivery is not dispatched again for this long: more than its whole retry schedule
+(``workflows.metering``: 12 attempts, 5 s doubling up to 1 h, about 2.5 h), so only a delivery whose workflow
+vanished (terminated by an operator) is ever started again."""
 USER_AGENT = "agencyflow-webhooks/1"
 
 
@@ -34,13 +49,20 @@ class MeteringActivities:
         self._http: httpx.AsyncClient | None = None
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.compact_usage, self.deliver_webhook, self.fail_webhook_delivery]
+        return [
+            self.fold_usage,
+            self.dispatch_webhooks,
+            self.compact_usage,
+            self.deliver_webhook,
+            self.fail_webhook_delivery,
+        ]
 
-    @activity.defn(name=COMPACT_USAGE)
-    async def compact_usage(self, max_seconds: float, max_batches: int) -> list[list[str]]:
-        """Fold batches and evaluate budgets until idle for ``max_seconds`` or until deliveries are due."""
+    async def _fold(self, max_seconds: float, max_batches: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """Fold batches and evaluate budgets until idle for ``max_seconds``, or until a fold fired alerts (so
+        they are dispatched now, not a minute later). Deliveries never stop or delay folding: returning early
+        needs new alerts, and each threshold fires once per budget period."""
         await metering_jobs.ensure_partitions_ahead(self.sessionmaker)
-        deliveries = await metering_jobs.stale_deliveries(self.sessionmaker, STALE_AFTER)
+        deliveries: list[tuple[uuid.UUID, uuid.UUID]] = []
         deadline = time.monotonic() + max_seconds
         folded = 0
         while time.monotonic() < deadline and not deliveries:
@@ -53,7 +75,59 @@ class MeteringActivities:
                 await asyncio.sleep(IDLE_SLEEP_S)
         if folded:
             activity.logger.info("usage folded", extra={"events": folded, "deliveries": len(deliveries)})
-        return [[str(org), str(delivery)] for org, delivery in deliveries]
+        return deliveries
+
+    @activity.defn(name=FOLD_USAGE)
+    async def fold_usage(self, max_seconds: float, max_batches: int) -> int:
+        """Returns how many deliveries the fired alerts created; ``dispatch_webhooks`` starts them."""
+        return len(await self._fold(max_seconds, max_batches))
+
+    @activity.defn(name=COMPACT_USAGE)
+    async def compact_usage(self, max_seconds: float, max_batches: int) -> list[list[str]]:
+        """For metering runs started before ``fold_usage`` existed (they replay this call): folds like it
+        and returns only the deliveries it created, never old pending ones, so it cannot stall either."""
+        return [[str(org), str(delivery)] for org, delivery in await self._fold(max_seconds, max_batches)]
+
+    @activity.defn(name=DISPATCH_WEBHOOKS)
+    @heartbeating
+    async def dispatch_webhooks(self, max_seconds: float) -> int:
+        """Start the delivery workflow of every due delivery (new ones, and any whose start was lost), one
+        workflow per delivery, in fair rounds across endpoints (``metering_jobs.DispatchLimits``).
+
+        A workflow that is already running is attached to and one that already closed is left alone: either
+        way the delivery is held for ``DELIVERY_LEASE``, so neither case comes back every round. Returns how
+        many were (or already were) started."""
+        client = activity.client()
+        task_queue = activity.info().task_queue
+        deadline = time.monotonic() + max_seconds
+        total = 0
+        while time.monotonic() < deadline:
+            claimed = await metering_jobs.claim_deliveries(self.sessionmaker, CLAIM_HOLD)
+            if not claimed:
+                break
+            started: list[tuple[uuid.UUID, uuid.UUID]] = []
+            for org_id, delivery_id in claimed:
+                try:
+                    await client.start_workflow(
+                        WEBHOOK_DELIVERY_WORKFLOW,
+                        args=[str(org_id), str(delivery_id)],
+                        id=webhook_delivery_id(str(delivery_id)),
+                        task_queue=task_queue,
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                    )
+                except WorkflowAlreadyStartedError:
+                    pass  # closed as delivered or failed: it recorded its outcome itself
+                except RPCError as exc:
+                    # Left on the short claim: due again in CLAIM_HOLD, the others go ahead.
+                    activity.logger.warning(
+                        "delivery not started", extra={"delivery_id": str(delivery_id), "error": str(exc)}
+                    )
+                    continue
+                started.append((org_id, delivery_id))
+            await metering_jobs.hold_deliveries(self.sessionmaker, started, DELIVERY_LEASE)
+            total += len(started)
+        return total
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:

@@ -380,15 +380,57 @@ async def mark_failed(
         )
 
 
-async def stale_deliveries(
-    sessionmaker: async_sessionmaker[AsyncSession], older_than: timedelta = timedelta(minutes=2), limit: int = 100
+@dataclass(frozen=True, slots=True)
+class DispatchLimits:
+    """How much one dispatch round may start: ``limit`` in all, ``per_endpoint`` of one endpoint (so a
+    backlog at one endpoint cannot crowd out the others), and no more of an endpoint than bring its
+    deliveries retrying after a failed attempt up to ``max_failing`` (a dead target keeps about that many
+    retrying; the rest wait, pending and due, until those succeed or give up)."""
+
+    limit: int = 500
+    per_endpoint: int = 50
+    max_failing: int = 20
+
+
+async def claim_deliveries(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    hold: timedelta,
+    limits: DispatchLimits = DispatchLimits(),
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """Pending deliveries of any org older than ``older_than`` (their workflow may never have started)."""
+    """Claim the pending deliveries (of any org) due to have their workflow started; each claimed row is not
+    due again for ``hold``, so a dispatcher that dies after claiming loses nothing for longer than that."""
     async with sessionmaker() as session, session.begin():
         rows = (
             await session.execute(
-                text("SELECT org_id, delivery_id FROM af_stale_webhook_deliveries(make_interval(secs => :s), :n)"),
-                {"s": older_than.total_seconds(), "n": limit},
+                text(
+                    "SELECT org_id, delivery_id FROM af_claim_webhook_deliveries("
+                    ":limit, :per_endpoint, :max_failing, make_interval(secs => :hold))"
+                ),
+                {
+                    "limit": limits.limit,
+                    "per_endpoint": limits.per_endpoint,
+                    "max_failing": limits.max_failing,
+                    "hold": hold.total_seconds(),
+                },
             )
         ).all()
     return [(row.org_id, row.delivery_id) for row in rows]
+
+
+async def hold_deliveries(
+    sessionmaker: async_sessionmaker[AsyncSession], started: list[tuple[uuid.UUID, uuid.UUID]], lease: timedelta
+) -> None:
+    """The workflows of ``started`` run (or ran): not due again for ``lease``, longer than a delivery's whole
+    retry schedule, so a delivery that keeps failing is not dispatched again while its workflow retries."""
+    by_org: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for org_id, delivery_id in started:
+        by_org[org_id].append(delivery_id)
+    for org_id, ids in by_org.items():
+        async with tenant_session(sessionmaker, org_id) as session:
+            await session.execute(
+                text(
+                    "UPDATE webhook_deliveries SET dispatch_at = now() + make_interval(secs => :lease) "
+                    "WHERE id = ANY(:ids) AND status = 'pending'"
+                ),
+                {"ids": ids, "lease": lease.total_seconds()},
+            )

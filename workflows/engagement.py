@@ -18,8 +18,9 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     import billing
+    from billing.loader import bound_problems
     from core.permissions import Role
-    from workflows import names
+    from workflows import names, visibility
     from workflows.billing_cycle import STATUS_KEY, search_attributes
     from workflows.inputs import (
         Amendment,
@@ -31,10 +32,22 @@ with workflow.unsafe.imports_passed_through():
         Termination,
     )
     from workflows.liveness import HEARTBEAT_TIMEOUT
+    from workflows.update_checks import FieldProblem, refuse, text_problem, text_problems
 
 CYCLES_PER_RUN = 12
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 MANAGERS = frozenset({Role.FINANCE.value, Role.OWNER.value, Role.ADMIN.value})
+# Column and API limits of what an amendment or termination carries into the database and the audit log.
+ACTOR_LIMITS = {"actor_id": 64, "actor_role": 64, "reason": 1000}
+MILESTONE_ID_LIMIT = 64
+
+
+def amendment_problems(amendment: Amendment) -> list[FieldProblem]:
+    """Text the database cannot store and decimals outside their kind's bounds, anywhere in the new version."""
+    problems = text_problems(amendment, limits=ACTOR_LIMITS)
+    bounds = bound_problems(amendment.version, billing.ContractVersion, "/version")
+    problems += [FieldProblem(p.path, p.message) for p in bounds]
+    return problems
 
 
 @workflow.defn(name=names.ENGAGEMENT_WORKFLOW)
@@ -101,6 +114,8 @@ class EngagementWorkflow:
         next_first_day = period.shift(1).first_day
         due = [m for m in self.milestones if final or m.accepted_on < next_first_day]
         self.milestones = [m for m in self.milestones if m not in due]
+        # An engagement started before the client-key attribute existed gets it here (workflows.visibility).
+        visibility.backfill(f"engagement-cycle-{period}", [], self.inp.client_key)
         result: CycleResult = await workflow.execute_child_workflow(
             names.BILLING_CYCLE_WORKFLOW,
             CycleInput(
@@ -116,7 +131,13 @@ class EngagementWorkflow:
             ),
             id=names.billing_cycle_id(self.inp.org_id, self.inp.contract_id, str(period)),
             result_type=CycleResult,
-            search_attributes=search_attributes(self.inp.org_id, self.inp.client_id, "waiting_grace"),
+            search_attributes=search_attributes(
+                self.inp.org_id,
+                self.inp.client_id,
+                "waiting_grace",
+                client_key=self.inp.client_key,
+                period=str(period),
+            ),
         )
         self.cycles += 1
         self.totals[result.currency] = self.totals.get(result.currency, Decimal(0)) + result.total
@@ -161,7 +182,7 @@ class EngagementWorkflow:
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=DB_RETRY,
         )
-        workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+        visibility.backfill(f"engagement-status-{status}", [STATUS_KEY.value_set(status)], self.inp.client_key)
 
     def _boundary(self) -> str:
         """The next period boundary: the first period that has not started yet."""
@@ -187,6 +208,7 @@ class EngagementWorkflow:
 
     @amend.validator
     def _validate_amend(self, amendment: Amendment) -> None:
+        refuse(amendment_problems(amendment), "amendment")
         if amendment.actor_role not in MANAGERS:
             raise ValueError(f"role {amendment.actor_role} may not amend contracts")
         if self.state in ("terminated", "ended"):
@@ -213,6 +235,7 @@ class EngagementWorkflow:
     @terminate.validator
     def _validate_terminate(self, termination: Termination) -> None:
         assert self.inp is not None
+        refuse(text_problems(termination, limits=ACTOR_LIMITS), "termination")
         if termination.actor_role not in MANAGERS:
             raise ValueError(f"role {termination.actor_role} may not terminate contracts")
         if self.termination is not None or self.state in ("terminated", "ended"):
@@ -222,6 +245,12 @@ class EngagementWorkflow:
 
     @workflow.signal(name=names.SIGNAL_MILESTONE_ACCEPTED)
     def milestone_accepted(self, acceptance: billing.MilestoneAcceptance) -> None:
+        """A signal cannot be refused: an id no database column could hold is logged and dropped, never
+        carried into the next cycle's inputs (where it would fail the draft's write on every retry)."""
+        problem = text_problem(acceptance.id, MILESTONE_ID_LIMIT)
+        if problem is not None:
+            workflow.logger.warning("milestone acceptance ignored: its id %s", problem)
+            return
         if all(m.id != acceptance.id for m in self.milestones):
             self.milestones.append(acceptance)
 

@@ -42,5 +42,5 @@ async def start_engagement(
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=search_attributes(org_id, client_id, "active"),
+        search_attributes=search_attributes(org_id, client_id, "active", client_key=client_key),
     )

@@ -45,6 +45,8 @@ class WebhookDelivery(IdMixin, TenantMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the dispatcher next (re)starts this pending delivery's workflow (migration h1_0009).
+    dispatch_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
 class WebhookDeliveryAttempt(IdMixin, TenantMixin, Base):
