@@ -33,6 +33,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.capacity_instance import build_from_request, build_what_if, decode_instance
+from activities.data_errors import data_errors_not_retried
 from activities.liveness import heartbeating
 from core.settings import Settings
 from persistence.db import tenant_session
@@ -125,6 +126,7 @@ class CapacityActivities:
     # ---- 1. the instance ------------------------------------------------------------------------------
     @activity.defn(name=names.PREPARE_CAPACITY_PLAN)
     @heartbeating
+    @data_errors_not_retried
     async def prepare_capacity_plan(self, inp: CapacityPlanInput) -> None:
         async with tenant_session(self.sessionmaker, uuid.UUID(inp.org_id)) as session:
             plan = await self._load(session, inp.plan_id, lock=True)
@@ -154,6 +156,7 @@ class CapacityActivities:
 
     # ---- 2. the solve ---------------------------------------------------------------------------------
     @activity.defn(name=names.SOLVE_CAPACITY_PLAN)
+    @data_errors_not_retried
     async def solve_capacity_plan(self, inp: CapacityPlanInput) -> CapacitySolveOutcome:
         info = activity.info()
         earlier: SolveHeartbeat | None = None
@@ -304,6 +307,7 @@ class CapacityActivities:
     # ---- 3. failures and early cancellation -----------------------------------------------------------
     @activity.defn(name=names.FINISH_CAPACITY_PLAN)
     @heartbeating
+    @data_errors_not_retried
     async def finish_capacity_plan(self, inp: CapacityFinish) -> None:
         async with tenant_session(self.sessionmaker, uuid.UUID(inp.org_id)) as session:
             plan = await self._load(session, inp.plan_id, lock=True)

@@ -12,8 +12,10 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy, SearchAttributeKey, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
+
+from workflows import visibility
 
 with workflow.unsafe.imports_passed_through():
     import billing
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Reconciliation,
     )
     from workflows.liveness import HEARTBEAT_TIMEOUT
+    from workflows.update_checks import FieldProblem, decimal_problems, refuse, text_problems
 
 ORG_KEY = SearchAttributeKey.for_keyword(ORG)
 CLIENT_KEY = SearchAttributeKey.for_keyword(CLIENT)
@@ -42,16 +45,27 @@ STATUS_KEY = SearchAttributeKey.for_keyword(STATUS)
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 DECIDERS = frozenset({Role.FINANCE.value, Role.OWNER.value})
+# The columns a decision lands in (invoices.decision_reason, decided_by; the API's own body limits).
+DECISION_LIMITS = {"reason": 1000, "actor_id": 64, "actor_role": 64, "invoice_id": 64, "description": 300}
+MAX_ADJUSTMENTS = 50
 
 
-def search_attributes(org_id: str, client_id: str, status: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(ORG_KEY, org_id),
-            SearchAttributePair(CLIENT_KEY, client_id),
-            SearchAttributePair(STATUS_KEY, status),
-        ]
+def decision_problems(decision: Decision) -> list[FieldProblem]:
+    """What in a finance decision the database could not store; pointers match the API's request body."""
+    problems = text_problems(decision, limits=DECISION_LIMITS)
+    problems += decimal_problems(
+        (f"/adjustments/{i}/amount", a.amount, "amount") for i, a in enumerate(decision.adjustments)
     )
+    if len(decision.adjustments) > MAX_ADJUSTMENTS:
+        problems.append(FieldProblem("/adjustments", f"at most {MAX_ADJUSTMENTS} adjustment lines at once"))
+    return problems
+
+
+def search_attributes(
+    org_id: str, client_id: str, status: str, *, client_key: str = "", period: str | None = None
+) -> TypedSearchAttributes:
+    """Kept here for its callers; the attributes and their backfill live in ``workflows.visibility``."""
+    return visibility.search_attributes(org_id, client_id, status, client_key=client_key, period=period)
 
 
 @workflow.defn(name=names.BILLING_CYCLE_WORKFLOW)
@@ -67,6 +81,7 @@ class BillingCycleWorkflow:
         self._decide_lock = asyncio.Lock()
         # Set here, not in ``run``: an Update in the first activation runs before ``run`` starts.
         self._input: CycleInput | None = inp
+        self._visible_changes = 0  # names each status upsert for the search-attribute backfill
 
     # ---- run -----------------------------------------------------------------------------------
     @workflow.run
@@ -99,7 +114,9 @@ class BillingCycleWorkflow:
             LedgerSyncInput(org_id=inp.org_id, invoice_id=self.decision.invoice_id),
             id=names.ledger_sync_id(inp.org_id, self.decision.invoice_id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            search_attributes=search_attributes(inp.org_id, inp.client_id, "ledger_sync"),
+            search_attributes=search_attributes(
+                inp.org_id, inp.client_id, "ledger_sync", client_key=inp.client_key, period=inp.period
+            ),
         )
         assert self.draft is not None
         return CycleResult(
@@ -187,6 +204,7 @@ class BillingCycleWorkflow:
 
     # ---- finance Updates -------------------------------------------------------------------------
     def _validate(self, decision: Decision, *, reason_required: bool) -> None:
+        refuse(decision_problems(decision), "decision")
         if decision.actor_role not in DECIDERS:
             raise ValueError(f"role {decision.actor_role} may not decide invoices (finance or owner only)")
         # The filing activity commits the draft before the workflow hears back; an Update arriving in that
@@ -198,7 +216,7 @@ class BillingCycleWorkflow:
         elif decision.invoice_id != self.invoice.invoice_id:
             raise ValueError(f"invoice {decision.invoice_id} is not this cycle's current draft")
         if reason_required and not decision.reason.strip():
-            raise ValueError("a reason is required")
+            refuse([FieldProblem("/reason", "a reason is required")], "decision")
 
     @workflow.update(name=names.UPDATE_APPROVE)
     async def approve(self, decision: Decision) -> DecisionOutcome:
@@ -225,6 +243,18 @@ class BillingCycleWorkflow:
         self._validate(decision, reason_required=True)
         if not decision.adjustments:
             raise ValueError("an adjustment needs at least one adjustment line")
+        if self.draft is not None and self.status == "awaiting_approval":
+            self._adjusted(decision)  # an amount the currency cannot carry, an unknown tax rate: refused here
+
+    def _adjusted(self, decision: Decision) -> billing.InvoiceDraft:
+        """The draft with the decision's adjustments (pure: the current draft is not touched). A RatingError
+        raised in the handler would fail the workflow task, not the Update, and retry it forever."""
+        assert self.draft is not None
+        try:
+            return billing.apply_adjustments(self.draft, list(decision.adjustments))
+        except billing.RatingError as exc:
+            refuse([FieldProblem(p.path or "/", p.message) for p in exc.problems], "adjustment")
+            raise
 
     async def _decide(self, action: str, decision: Decision) -> DecisionOutcome:
         """Serialised: two finance users deciding at once → the first wins, the second is refused."""
@@ -243,7 +273,7 @@ class BillingCycleWorkflow:
             assert self._input is not None and self.draft is not None
             adjusted = None
             if action == "adjust":
-                adjusted = billing.apply_adjustments(self.draft, list(decision.adjustments))
+                adjusted = self._adjusted(decision)
             outcome: DecisionOutcome = await workflow.execute_activity(
                 names.RECORD_DECISION,
                 DecisionRecord(
@@ -252,6 +282,8 @@ class BillingCycleWorkflow:
                     action=action,
                     actor_id=decision.actor_id,
                     actor_role=decision.actor_role,
+                    actor_type=decision.actor_type,
+                    actor_user_id=decision.actor_user_id,
                     reason=decision.reason,
                     adjusted_draft=adjusted,
                     adjustments=list(decision.adjustments),
@@ -297,6 +329,8 @@ class BillingCycleWorkflow:
                 action="unblock",
                 actor_id=decision.actor_id,
                 actor_role=decision.actor_role,
+                actor_type=decision.actor_type,
+                actor_user_id=decision.actor_user_id,
                 reason=decision.reason,
             ),
             result_type=DecisionOutcome,
@@ -309,12 +343,13 @@ class BillingCycleWorkflow:
 
     @resolve.validator
     def _validate_resolve(self, decision: Decision) -> None:
+        refuse(decision_problems(decision), "decision")
         if decision.actor_role not in DECIDERS:
             raise ValueError("only finance may accept a reconciliation difference")
         if self.status != "blocked":
             raise ValueError("the cycle is not blocked on reconciliation")
         if not decision.reason.strip():
-            raise ValueError("a reason is required to accept a reconciliation difference")
+            refuse([FieldProblem("/reason", "a reason is required to accept a reconciliation difference")], "decision")
 
     @workflow.query(name=names.QUERY_STATUS)
     def query_status(self) -> dict[str, str | None]:
@@ -329,7 +364,14 @@ class BillingCycleWorkflow:
         """``visible`` states are mirrored to the search attribute (each upsert is a visibility write)."""
         self.status = status
         if visible:
-            workflow.upsert_search_attributes([STATUS_KEY.value_set(status)])
+            assert self._input is not None
+            self._visible_changes += 1
+            visibility.backfill(
+                f"cycle-status-{self._visible_changes}",
+                [STATUS_KEY.value_set(status)],
+                self._input.client_key,
+                self._input.period,
+            )
 
     async def _notify(self, inp: CycleInput, kind: str, role: Role, message: str) -> None:
         await workflow.execute_activity(

@@ -45,9 +45,11 @@ FINISH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 
 def _cause(error: BaseException) -> str:
+    """The root cause's text, made storable: a NUL or lone surrogate in it would make the plan's failure
+    itself fail to record (``finish_capacity_plan`` writes it to a text column)."""
     while error.__cause__ is not None:
         error = error.__cause__
-    return str(error)
+    return str(error).replace("\x00", "\\0").encode("utf-8", "replace").decode("utf-8")
 
 
 @workflow.defn(name=names.CAPACITY_PLAN_WORKFLOW)

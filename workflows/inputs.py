@@ -136,6 +136,10 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""
     adjustments: list[Adjustment] = []
     expected_version: int | None = None
+    actor_type: str = "api_key"
+    """``api_key`` or ``session``: what ``actor_id`` names (histories recorded before it replay as keys)."""
+    actor_user_id: str | None = None
+    """The person behind the key or session, for the audit; None for a service key and old histories."""
 
 
 class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -150,6 +154,10 @@ class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
     adjusted_draft: InvoiceDraft | None = None
     adjustments: list[Adjustment] = []
     issue_date: date | None = None
+    actor_type: str = "api_key"
+    """``api_key`` or ``session``: what ``actor_id`` names (histories recorded before it replay as keys)."""
+    actor_user_id: str | None = None
+    """The person behind the key or session, for the audit; None for a service key and old histories."""
 
 
 class DecisionOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,6 +181,10 @@ class Amendment(msgspec.Struct, frozen=True, kw_only=True):
     version: ContractVersion
     actor_id: str
     actor_role: str
+    actor_type: str = "api_key"
+    """``api_key`` or ``session``: what ``actor_id`` names (histories recorded before it replay as keys)."""
+    actor_user_id: str | None = None
+    """The person behind the key or session, for the audit; None for a service key and old histories."""
 
 
 class AmendmentStored(msgspec.Struct, frozen=True, kw_only=True):

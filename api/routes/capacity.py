@@ -24,14 +24,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.context import Ctx
 from api.dto import Body
+from api.engagements import bounded
 from api.idempotency import idempotent_create, json_response
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.problems import Conflict, FieldError, ProblemError, ValidationFailed, not_found
 from api.resources import get_row
 from persistence import capacity_store
-from persistence.models import CapacityPlan, Org
+from persistence.models import CapacityPlan
 from persistence.models.capacity_plan import ACTIVE_STATUSES
-from persistence.time_store import resolve_bill_rate
 from workflows import names
 from workflows.capacity_inputs import CapacityPlanInput, PlanRequest, WhatIfRequest
 
@@ -293,7 +293,7 @@ def _referenced_people(req: PlanRequest) -> list[tuple[str, uuid.UUID]]:
 
 async def _check_references(ctx: Ctx, req: PlanRequest) -> None:
     """Projects and people must be the org's (else 404, like any other id); named people must be active
-    and in the plan; projects without a bill rate need one on the rate card."""
+    and in the plan."""
     projects = await capacity_store.projects_by_id(ctx.session, [p.project_id for p in req.projects])
     for project in req.projects:
         if project.project_id not in projects:
@@ -303,8 +303,6 @@ async def _check_references(ctx: Ctx, req: PlanRequest) -> None:
     for _, person_id in referenced:
         if person_id not in people:
             raise not_found("person", person_id)
-    org = (await ctx.session.execute(select(Org).where(Org.id == ctx.org_id))).scalar_one()
-    currency = req.currency or org.default_currency
     only = set(req.people) if req.people is not None else None
     errors: list[FieldError] = []
     for pointer, person_id in referenced:
@@ -313,25 +311,10 @@ async def _check_references(ctx: Ctx, req: PlanRequest) -> None:
             continue
         if person.status != "active":
             errors.append(FieldError(pointer=pointer, detail=f"{person.name} is not active"))
-        elif person.cost_currency != currency:
-            errors.append(
-                FieldError(pointer=pointer, detail=f"{person.name} is paid in {person.cost_currency}, not {currency}")
-            )
         elif only is not None and person_id not in only:
             errors.append(FieldError(pointer=pointer, detail=f"{person.name} is not among the plan's people"))
-    assert req.start is not None
-    for i, wanted in enumerate(req.projects):
-        if wanted.bill_rate is None:
-            row = projects[wanted.project_id]
-            rate = await resolve_bill_rate(
-                ctx.session, client_id=row.client_id, project_id=row.id, role="", work_date=req.start
-            )
-            if rate is None or rate[1] != currency:
-                errors.append(
-                    FieldError(
-                        pointer=f"/projects/{i}/bill_rate", detail=f"required: no {currency} rate on the rate card"
-                    )
-                )
+    # People paid in another currency and projects without a rate card in the plan's currency are not
+    # refused (issue 19): the instance builder plans them on stated assumptions, listed in the plan's notes.
     if errors:
         raise ValidationFailed(f"{len(errors)} invalid field(s)", errors=errors)
 
@@ -344,7 +327,11 @@ async def _temporal(ctx: Ctx) -> TemporalClient:
         client: TemporalClient = await ctx.request.app.state.temporal_client()
     except Exception as exc:
         raise ProblemError(
-            "Temporal is not reachable", status=503, slug="not-ready", title="Service not ready"
+            "Temporal is not reachable",
+            status=503,
+            slug="not-ready",
+            title="Service not ready",
+            headers={"Retry-After": "5"},
         ) from exc
     return client
 
@@ -360,13 +347,19 @@ async def _stage(ctx: Ctx, row: CapacityPlan) -> str | None:
 
 
 async def _start(ctx: Ctx, row: CapacityPlan) -> None:
+    """Bounded like every call to Temporal (503 + Retry-After past ``update_wait_s``); the transaction stays
+    open, so a plan whose workflow did not start is not created either."""
     client = await _temporal(ctx)
-    await client.start_workflow(
-        names.CAPACITY_PLAN_WORKFLOW,
-        CapacityPlanInput(org_id=str(ctx.org_id), plan_id=str(row.id), time_limit_s=row.time_limit_s),
-        id=row.workflow_id,
-        task_queue=ctx.request.app.state.settings.task_queue,
-    )
+
+    async def start() -> None:
+        await client.start_workflow(
+            names.CAPACITY_PLAN_WORKFLOW,
+            CapacityPlanInput(org_id=str(ctx.org_id), plan_id=str(row.id), time_limit_s=row.time_limit_s),
+            id=row.workflow_id,
+            task_queue=ctx.request.app.state.settings.task_queue,
+        )
+
+    await bounded(ctx, "the plan's start", start, release_transaction=False)
 
 
 async def _create(ctx: Ctx, row: CapacityPlan) -> tuple[int, Any, dict[str, str]]:
@@ -460,7 +453,7 @@ async def cancel_plan(ctx: Ctx, plan_id: uuid.UUID) -> Response[PlanOut]:
         raise Conflict(f"capacity plan {row.id} is {row.status}; only queued or solving plans can be cancelled")
     handle = (await _temporal(ctx)).get_workflow_handle(row.workflow_id)
     try:
-        await handle.cancel()
+        await bounded(ctx, "the cancellation", handle.cancel, release_transaction=False)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
