@@ -1,8 +1,14 @@
 """Issuing a key from the command line: the org is looked up by the admin role (its id is not yet known
-to any tenant context), the key is then written under that org's row-level security."""
+to any tenant context), the key is then written under that org's row-level security.
+
+``create_key_for_org`` is synchronous on purpose: getting the database ready (``prepare_database``) runs
+its own event loop, which cannot start inside another one, so it runs first and only the key's writes run
+in ``asyncio.run`` (they used to share one loop, and every ``agencyflow apikey create`` crashed).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import select, text
@@ -20,13 +26,23 @@ class CliError(RuntimeError):
     pass
 
 
-async def create_key_for_org(
+def create_key_for_org(
     settings: Settings, org: str, role: str, name: str, scopes: list[str], client_key: str | None
 ) -> str:
+    """Start or reach PostgreSQL, migrate it, and issue the key; returns the token (shown once)."""
+    for scope in scopes:
+        try:
+            Scope(scope)
+        except ValueError:
+            raise CliError(f"no scope {scope!r}; one of {', '.join(s.value for s in Scope)}") from None
     admin_url, _ = start_postgres(settings)
     app_url = prepare_database(admin_url)
-    for scope in scopes:
-        Scope(scope)
+    return asyncio.run(_issue(admin_url, app_url, org, role, name, scopes, client_key))
+
+
+async def _issue(
+    admin_url: str, app_url: str, org: str, role: str, name: str, scopes: list[str], client_key: str | None
+) -> str:
     admin = make_engine(admin_url, pool_size=1, max_overflow=0)
     try:
         async with admin.connect() as conn:

@@ -27,9 +27,9 @@ def start_postgres(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     return admin_database_url(settings), server
 
 
-def prepare_database(admin_url: str) -> str:
-    """Bootstrap + migrate; returns the app-role URL the API and worker connect with."""
+def prepare_database(admin_url: str, revision: str = "head") -> str:
+    """Bootstrap + migrate (to ``revision``); returns the app-role URL the API and worker connect with."""
     database = urlsplit(admin_url).path.lstrip("/") or "agencyflow"
     asyncio.run(ensure_database(admin_url, database))
-    migrate.upgrade(admin_url)
+    migrate.upgrade(admin_url, revision)
     return app_url_for(admin_url)

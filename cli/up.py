@@ -1,8 +1,11 @@
 """``agencyflow up``: the whole product on one machine, started in dependency order and stopped in reverse.
 
 PostgreSQL and Temporal come first (embedded unless URLs are given), then migrations and demo data, then
-the worker and the API as child processes. Ctrl-C (or SIGTERM) stops the children, then Temporal, then
-PostgreSQL; a second run reuses the same data under ``.agencyflow/``.
+the worker and the API as child processes, supervised: one that dies is restarted with backoff
+(``cli.supervisor``) and the rest of the stack keeps running. Only Ctrl-C (or SIGTERM) stops the stack: the
+children, then Temporal, then PostgreSQL. A second run reuses the same data under ``.agencyflow/``; a
+second stack on the same machine needs its own ``AGENCYFLOW_HOME`` and ports (API, embedded PostgreSQL,
+Temporal gRPC and UI).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rich.panel import Panel
 
 from cli.database import prepare_database, start_postgres
 from cli.demo import database_is_empty, load_demo, load_demo_usage, start_demo_engagements
+from cli.supervisor import Backoff, Supervisor
 from core.runtime.endpoints import temporal_address
 from core.runtime.lifetime import die_with_parent
 from core.runtime.postgres import port_is_free
@@ -97,7 +101,12 @@ def _stop(process: subprocess.Popen[bytes] | None, name: str, timeout: float = 2
         process.wait(5)
 
 
-def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
+def _say(message: str) -> None:
+    """A supervision event, timestamped, on ``up``'s output (one line: never wrapped, never highlighted)."""
+    console.print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", soft_wrap=True, highlight=False)
+
+
+def run_stack(settings: Settings, *, with_demo: bool = True, backoff: Backoff | None = None) -> int:
     started = time.monotonic()
     settings.home.mkdir(parents=True, exist_ok=True)
     logs = settings.home / "logs"
@@ -109,13 +118,18 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
         )
         return 2
     temporal: TemporalDevServer | None = None
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    supervisor = Supervisor(say=_say, backoff=backoff or Backoff())
     stopping = False
+    abort_on_signal = True
 
     def on_signal(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
-        raise KeyboardInterrupt
+        if abort_on_signal:  # while starting, abort whatever step is running
+            raise KeyboardInterrupt
+        # While supervising, the loop notices the flag (raising here could land inside a restart's fork
+        # and lose track of the child just started); while stopping, a second signal must not cut the
+        # stop short and leave Temporal or PostgreSQL running.
 
     # Both explicitly: a shell starting us in the background sets SIGINT to "ignore", which we inherit.
     signal.signal(signal.SIGTERM, on_signal)
@@ -130,7 +144,7 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
         if settings.temporal_address is None:
             temporal = TemporalDevServer(
                 db_path=settings.temporal_db_path,
-                port=7233,
+                port=settings.temporal_port,
                 ui_port=settings.temporal_ui_port,
                 log_path=logs / "temporal.log",
             )
@@ -148,9 +162,8 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
             "AGENCYFLOW_TEMPORAL_ADDRESS": temporal_address(settings),
             "AGENCYFLOW_HOME": str(settings.home),
         }
-        children.append(("worker", _child(["worker"], env, logs / "worker.log")))
-        api = _child(["api"], env, logs / "api.log")
-        children.append(("api", api))
+        supervisor.start("worker", lambda: _child(["worker"], env, logs / "worker.log"))
+        api = supervisor.start("api", lambda: _child(["api"], env, logs / "api.log"))
         _wait_http(settings.api_host, settings.api_port, api, timeout=60)
         base = f"http://{settings.api_host}:{settings.api_port}"
         lines = [
@@ -171,11 +184,12 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
                 soft_wrap=True,
                 highlight=False,
             )
-        while True:
-            for name, process in children:
-                if process.poll() is not None:
-                    raise StartupError(f"{name} exited with code {process.returncode}; see {logs / (name + '.log')}")
-            time.sleep(0.5)
+        abort_on_signal = False
+        while not stopping:
+            supervisor.poll()
+            time.sleep(0.2)
+        console.print("\nstopping…")
+        return 0
     except KeyboardInterrupt:
         console.print("\nstopping…")
         return 0
@@ -183,11 +197,12 @@ def run_stack(settings: Settings, *, with_demo: bool = True) -> int:
         console.print(f"[red]agencyflow could not run:[/] {exc}")
         return 1
     finally:
-        for name, process in reversed(children):
-            _stop(process, name)
+        abort_on_signal = False
+        started_children = bool(supervisor.children)
+        supervisor.stop(_stop)
         if temporal is not None:
             temporal.stop()
         if pg_server is not None:
             pg_server.stop()
-        if stopping or children:
+        if stopping or started_children:
             console.print("stopped.")

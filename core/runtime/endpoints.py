@@ -15,4 +15,5 @@ def admin_database_url(settings: Settings) -> str:
 
 
 def temporal_address(settings: Settings) -> str:
-    return settings.temporal_address or "127.0.0.1:7233"
+    """The configured frontend, else the dev server ``agencyflow up`` embeds on ``AGENCYFLOW_TEMPORAL_PORT``."""
+    return settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"

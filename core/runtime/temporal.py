@@ -133,11 +133,14 @@ class TemporalDevServer:
         orphan = self._stop_orphan()
         if orphan is not None:
             logger.warning("stopped a Temporal dev server left running by an earlier run (pid %d)", orphan)
-        for port, what in ((self.port, "Temporal gRPC"), (self.ui_port, "Temporal UI")):
+        for port, what, variable in (
+            (self.port, "Temporal gRPC", "AGENCYFLOW_TEMPORAL_PORT"),
+            (self.ui_port, "Temporal UI", "AGENCYFLOW_TEMPORAL_UI_PORT"),
+        ):
             if port is not None and port_open(self.host, port):
                 raise TemporalServerError(
-                    f"port {self.host}:{port} ({what}) is already in use; stop the other program or set "
-                    "AGENCYFLOW_TEMPORAL_ADDRESS to use a running Temporal server"
+                    f"port {self.host}:{port} ({what}) is already in use; stop the other program, set {variable} "
+                    "to a free port, or set AGENCYFLOW_TEMPORAL_ADDRESS to use a running Temporal server"
                 )
         if self.db_path is not None:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,24 +6,10 @@ import subprocess
 import sys
 import uuid
 
-import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from cli.demo import ORGS, load_demo
-from cli.main import app
 from tests.conftest import asgi_client, create_migrated_database
-
-runner = CliRunner()
-
-
-@pytest.mark.parametrize(
-    "command", [[], ["up"], ["migrate"], ["api"], ["worker"], ["demo"], ["openapi"], ["apikey"], ["apikey", "create"]]
-)
-def test_every_command_has_help(command: list[str]) -> None:
-    result = runner.invoke(app, [*command, "--help"])
-    assert result.exit_code == 0, result.output
-    assert "Usage" in result.output
 
 
 def test_openapi_command_prints_the_document() -> None:
