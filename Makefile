@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PG15_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install lint typecheck pytest test-pg15 bench-quick record-histories clean
+.PHONY: run test install lint typecheck pytest test-pg15 fuzz bench-quick record-histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/lint-imports
 
 typecheck: install
-	$(BIN)/mypy --strict billing scheduling insights core persistence
+	$(BIN)/mypy --strict billing scheduling insights core persistence identity documents
 
 # pytest exits 5 when it collects nothing; for us that is a broken suite, never a pass.
 pytest: install
@@ -42,6 +42,13 @@ test-pg15: install
 	@AGENCYFLOW_TEST_DATABASE_URL=$(PG15_URL) $(BIN)/pytest -q -p no:cacheprovider -m "not pure"; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is broken"; exit 1; fi; \
 	exit $$status
+
+## The long API fuzzing run (schemathesis, every operation, all checks): >= 15,000 cases, 0 x 5xx, 0 schema
+## violations. `make test` runs the same test with a short budget (tests/api/test_fuzz.py).
+FUZZ_EXAMPLES ?= 80
+fuzz: install
+	AGENCYFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) AGENCYFLOW_FUZZ_MIN_CASES=15000 \
+		$(BIN)/pytest -q -s -p no:cacheprovider tests/api/test_fuzz.py
 
 ## Re-record the workflow histories the replay test checks (only after making a workflow change safe).
 record-histories: install

@@ -19,8 +19,8 @@ def check_if_match(request: Request, current_version: int) -> None:
     candidates = {tag.strip() for tag in header.split(",")}
     if "*" in candidates:
         return
-    normalised = {tag.removeprefix("W/") for tag in candidates}
-    if etag_for(current_version) not in normalised:
+    # RFC 9110 §13.1.1: If-Match uses the strong comparison, so a weak tag (W/"3") never matches.
+    if etag_for(current_version) not in candidates:
         raise PreconditionFailed(
             f"resource is at version {current_version}; your If-Match {header} is stale",
             extra={"current_etag": etag_for(current_version)},
@@ -28,6 +28,7 @@ def check_if_match(request: Request, current_version: int) -> None:
 
 
 def not_modified(request: Request, version: int) -> bool:
+    """RFC 9110 §13.1.2: If-None-Match uses the weak comparison, so W/"3" matches our "3"."""
     header = request.headers.get("if-none-match")
     if header is None:
         return False

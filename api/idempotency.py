@@ -1,5 +1,6 @@
-"""``Idempotency-Key`` for creating POSTs: same key and body replay the first response, a different body
-with the same key is refused (422), and concurrent retries serialise on the key's row.
+"""``Idempotency-Key`` for creating POSTs: same key and body replay the first response (status, body, ETag
+and Location), a different body with the same key is refused (422), and concurrent retries serialise on the
+key's row.
 
 The key row is inserted first, in the request's own transaction: a concurrent duplicate blocks on that
 row until the first request commits (then replays it) or rolls back (then runs itself).
@@ -11,27 +12,29 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgspec
 from litestar import Response
 from sqlalchemy import text
 
 from api.context import Ctx
 from api.problems import BadRequest, Conflict, FieldError, ValidationFailed
+from core import plain_decimal
 
-_encoder = msgspec.json.Encoder(decimal_format="string")
+_encoder = plain_decimal.Encoder()  # Decimals in plain fixed-point form
 
 _CLAIM = text(
     "INSERT INTO idempotency_keys (org_id, scope, key, request_hash, status_code, response_body, content_type) "
     "VALUES (:org_id, :scope, :key, :hash, 0, ''::bytea, '') ON CONFLICT DO NOTHING RETURNING 1"
 )
 _LOAD = text(
-    "SELECT request_hash, status_code, response_body, content_type FROM idempotency_keys "
+    "SELECT request_hash, status_code, response_body, content_type, response_headers FROM idempotency_keys "
     "WHERE org_id = :org_id AND scope = :scope AND key = :key"
 )
 _STORE = text(
-    "UPDATE idempotency_keys SET status_code = :status, response_body = :body, content_type = :ctype "
-    "WHERE org_id = :org_id AND scope = :scope AND key = :key"
+    "UPDATE idempotency_keys SET status_code = :status, response_body = :body, content_type = :ctype, "
+    "response_headers = CAST(:headers AS jsonb) WHERE org_id = :org_id AND scope = :scope AND key = :key"
 )
+# The headers a replay repeats: the ones that describe the created resource (never per-request ones).
+_REPLAYED_HEADERS = ("ETag", "Location")
 
 JSON = "application/json"
 
@@ -82,10 +85,13 @@ async def idempotent_create(
             replayed,
             status_code=row.status_code,
             media_type=row.content_type,
-            headers={"Idempotent-Replayed": "true"},
+            headers={**(row.response_headers or {}), "Idempotent-Replayed": "true"},
         )
     status, body, headers = await create()
     encoded = _encoder.encode(body)
     stored = ctx.secret_box.seal(encoded.decode()).encode() if carries_secret else encoded
-    await ctx.session.execute(_STORE, {**params, "status": status, "body": stored, "ctype": JSON})
+    kept = {name: value for name, value in (headers or {}).items() if name in _REPLAYED_HEADERS}
+    await ctx.session.execute(
+        _STORE, {**params, "status": status, "body": stored, "ctype": JSON, "headers": _encoder.encode(kept).decode()}
+    )
     return Response(encoded, status_code=status, media_type=JSON, headers=headers)

@@ -17,7 +17,10 @@ T = TypeVar("T")
 MAX_LIMIT = 200
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size (1 to 200)")]
-Cursor = Annotated[str | None, QueryParameter(description="`next_cursor` of the previous page")]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(description="`next_cursor` of the previous page", pattern=r"^[A-Za-z0-9_-]{22}$"),
+]
 
 
 class Page(msgspec.Struct, Generic[T]):

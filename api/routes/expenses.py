@@ -3,8 +3,8 @@
 Staff record their own expenses (``submitted``); whoever manages the project — or finance — approves or
 rejects them (not their own). ``billable_amount = amount × (1 + markup)``, rounded to the currency's
 minor unit, is what WIP counts once approved. Approved expenses and expenses dated in a billing period
-locked by an approved invoice cannot be changed (409); a rejected one is corrected and resubmitted by
-editing it.
+locked by an approved invoice cannot be changed (409), though a submitted one can still be decided (once
+approved, the next invoice bills it on a late line); a rejected one is corrected and resubmitted by editing it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.problems import Conflict, FieldError, Forbidden, ValidationFailed, not_found
 from api.project_scope import gate, load_project, managed, manages, me, require_me
 from api.resources import get_row, state_of
+from core import decimal_bounds
 from core.currencies import is_currency, minor_units
 from core.permissions import Role
 from insights.expenses import billable_amount
@@ -113,7 +114,9 @@ def _out(row: Expense) -> ExpenseOut:
 def _minor_unit_problems(amount: object, currency: object) -> list[FieldError]:
     if not (isinstance(amount, Decimal) and isinstance(currency, str) and is_currency(currency)):
         return []
-    if amount.is_finite() and amount != round_money(amount, currency):
+    if decimal_bounds.problem(amount, "decimal") is not None:
+        return []  # out of bounds (1E+2087 cannot even be rounded): the bounds check says so, with a 422
+    if amount != round_money(amount, currency):
         return [FieldError(pointer="/amount", detail=f"{currency} has {minor_units(currency)} decimal places")]
     return []
 
@@ -286,7 +289,8 @@ async def _decide(ctx: Ctx, row: Expense, status: str, note: str | None) -> Resp
     check_if_match(ctx.request, row.version)
     if row.status != "submitted":
         raise Conflict(f"the expense is {row.status}; only a submitted one can be decided")
-    await _check_unlocked(ctx, project, row.spent_on)
+    # No lock check: deciding changes nothing an approved invoice billed. An expense of an invoiced period
+    # approved now is billed by the next invoice on a late line (docs/billing.md), like late-approved time.
     before = state_of(row, ExpenseOut)
     row.status, row.decided_at, row.decided_by = status, datetime.now(UTC), ctx.principal.actor.id
     row.decision_note = note

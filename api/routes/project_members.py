@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import msgspec
 from litestar import Response, delete, get, put
+from litestar.openapi import ResponseSpec
 from sqlalchemy import select
 
 from api.context import Ctx
@@ -57,6 +58,7 @@ async def list_members(ctx: Ctx, project_id: uuid.UUID, limit: Limit = 50, curso
     dto=Body[MemberPut],
     return_dto=None,
     summary="Add a person to a project, or change their role on it",
+    responses={201: ResponseSpec(MemberOut, description="The person was added to the project (200: role changed)")},
 )
 async def put_member(ctx: Ctx, project_id: uuid.UUID, person_id: uuid.UUID, data: MemberPut) -> Response[MemberOut]:
     project = await load_project(ctx, project_id, for_update=True)

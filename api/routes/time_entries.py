@@ -26,6 +26,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Response, delete, get, patch, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery
 from sqlalchemy import func, select
 
@@ -37,6 +38,7 @@ from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.problems import Conflict, FieldError, Forbidden, ValidationFailed, not_found
 from api.project_scope import gate, load_project, managed, manages, me, require_me
 from api.resources import get_row, state_of
+from core import decimal_bounds
 from insights.money import hours_of, round_hours
 from insights.timeimport import parse
 from persistence.models import Client, Person, Phase, Project, Task, TimeEntry
@@ -56,6 +58,8 @@ def _duration_problems(minutes: object, hours: object, *, required: bool) -> lis
         return [FieldError(pointer="/minutes", detail="give minutes or hours")] if required else []
     value = minutes if given[0] == "minutes" else hours
     assert isinstance(value, Decimal)
+    if decimal_bounds.problem(value, "decimal") is not None:
+        return []  # NaN, infinities, 1e400: already named by the number-bounds check every body passes
     total = value if given[0] == "minutes" else value * 60
     pointer = "/" + given[0]
     if not total.is_finite() or total <= 0 or total > MAX_MINUTES:
@@ -496,6 +500,7 @@ class ImportResult(msgspec.Struct):
     return_dto=None,
     summary="Import a Harvest, Toggl Track or Clockify export: dry-run lists each row's problem; all or nothing",
     status_code=201,
+    responses={200: ResponseSpec(ImportResult, description="Dry run: what would be imported; nothing was")},
 )
 async def import_entries(ctx: Ctx, data: ImportRequest) -> Response[ImportResult]:
     parsed = parse(data.source.value, data.csv, date_order=data.date_order.value)

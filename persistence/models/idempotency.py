@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, LargeBinary, PrimaryKeyConstraint, String, func
+from sqlalchemy import DateTime, Integer, LargeBinary, PrimaryKeyConstraint, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from persistence.models.base import Base, TenantMixin
@@ -21,4 +22,5 @@ class IdempotencyRecord(TenantMixin, Base):
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
     response_body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    response_headers: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
