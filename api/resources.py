@@ -18,10 +18,11 @@ from api.etags import check_if_match, etag_for, not_modified
 from api.idempotency import json_response
 from api.pagination import Page, page_of, paginate
 from api.problems import Conflict, not_found
+from core import plain_decimal
 from core.permissions import Role
 
 Out = TypeVar("Out", bound=msgspec.Struct)
-_encoder = msgspec.json.Encoder(decimal_format="string")
+_encoder = plain_decimal.Encoder()  # Decimals in plain fixed-point form
 
 
 def to_out(row: Any, out_type: type[Out]) -> Out:

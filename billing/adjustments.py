@@ -10,7 +10,7 @@ minimums, caps or credits (those live in the carried state, which an adjustment 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Protocol
 
 import msgspec
@@ -18,8 +18,9 @@ import msgspec
 from billing.currencies import minor_units
 from billing.errors import Problem, RatingError
 from billing.invoice import InvoiceDraft, InvoiceLine, Note, SiteSubtotal, TaxLine, TraceStep
-from billing.money import ROUNDING_MODES, from_minor, is_representable
+from billing.money import BILLING_CONTEXT, ROUNDING_MODES, from_minor, is_representable, quantize
 from billing.verify import build_verification
+from core import decimal_bounds
 
 
 class AdjustmentLike(Protocol):
@@ -56,7 +57,11 @@ def apply_adjustments(draft: InvoiceDraft, adjustments: Sequence[AdjustmentLike]
         path = f"/adjustments/{i}"
         if not adj.description.strip():
             problems.append(Problem(f"{path}/description", "an adjustment needs a description"))
-        if not adj.amount.is_finite() or not is_representable(adj.amount, minor):
+        bound = decimal_bounds.problem(adj.amount, "amount")
+        if bound is not None:
+            problems.append(Problem(f"{path}/amount", bound))
+            continue
+        if not is_representable(adj.amount, minor):
             problems.append(Problem(f"{path}/amount", f"{adj.amount} is not an amount in {draft.currency}"))
             continue
         rate_id = adj.tax_rate
@@ -108,7 +113,8 @@ def apply_adjustments(draft: InvoiceDraft, adjustments: Sequence[AdjustmentLike]
     tax: list[TaxLine] = []
     for t in draft.tax:
         base = bases.get(t.rate_id, zero)
-        amount = (base * t.percent / 100).quantize(zero, rounding=rounding)  # once per rate, like the engine
+        with localcontext(BILLING_CONTEXT):  # exact product, then the one rounding step, like the engine
+            amount = quantize(base * t.percent / 100, zero, rounding)
         tax.append(TaxLine(rate_id=t.rate_id, name=t.name, percent=t.percent, base=base, amount=amount))
     subtotal = sum((s.amount for s in sites), zero)
     tax_total = sum((t.amount for t in tax), zero)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -24,6 +24,7 @@ import msgspec
 from billing.inputs import UsageAggregate
 from billing.periods import period_of_instant
 from billing.terms import Meter
+from core import decimal_bounds
 
 
 class CloudEvent(msgspec.Struct, kw_only=True):
@@ -82,8 +83,9 @@ def _number(raw: bytes | None, what: str) -> Decimal:
         value = msgspec.json.decode(raw, type=Decimal)
     except msgspec.ValidationError as exc:
         raise _Bad(f"{what} not a number: {raw.decode(errors='replace')}") from exc
-    if not value.is_finite():
-        raise _Bad(f"{what} not a finite number")
+    bound = decimal_bounds.problem(value, "quantity")
+    if bound is not None:
+        raise _Bad(f"{what} {bound}")
     return value
 
 
@@ -233,13 +235,11 @@ def parse_usage_csv(text: str) -> dict[str | None, list[UsageAggregate]]:
     out: dict[str | None, list[UsageAggregate]] = {}
     for n, row in enumerate(reader, start=2):
         try:
-            qty = Decimal(row["quantity"].strip())
+            qty = decimal_bounds.parse(row["quantity"] or "", "quantity", "quantity")
             cost_text = (row.get("provider_cost") or "").strip()
-            cost = Decimal(cost_text) if cost_text else None
-        except (InvalidOperation, AttributeError) as exc:
-            raise ValueError(f"usage CSV line {n}: quantity/provider_cost must be decimal numbers") from exc
-        if not qty.is_finite() or (cost is not None and not cost.is_finite()):
-            raise ValueError(f"usage CSV line {n}: numbers must be finite")
+            cost = decimal_bounds.parse(cost_text, "quantity", "provider_cost") if cost_text else None
+        except decimal_bounds.OutOfBounds as exc:
+            raise ValueError(f"usage CSV line {n}: {exc}") from exc
         period = (row.get("period") or "").strip() or None
         d: dict[str, Any] = {k: row[k].strip() for k in dims if row.get(k) and row[k].strip()}
         out.setdefault(period, []).append(

@@ -2,7 +2,8 @@
 
 One encoder with deterministic ordering guarantees that identical values encode to identical bytes,
 which the engine's determinism promise and invoice idempotency keys depend on. Decimals are encoded as
-strings so no consumer ever parses money into an inexact IEEE 754 double.
+plain fixed-point strings (``"850000"``, ``"0.00000025"``; never ``"8.5E+5"``, see core/plain_decimal.py)
+so no consumer ever parses money into an inexact IEEE 754 double or misreads exponent notation.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from core import plain_decimal
+
 T = TypeVar("T")
 
-_ENCODER = msgspec.json.Encoder(decimal_format="string", order="deterministic")
+_ENCODER = plain_decimal.Encoder(order="deterministic")
 _DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
@@ -31,5 +34,5 @@ def decode(data: bytes | str, type_: type[T]) -> T:
 
 
 def to_builtins(obj: object) -> Any:
-    """Plain dict/list/str form (Decimals as strings), e.g. for storing in a jsonb column."""
-    return msgspec.to_builtins(obj, order="deterministic")
+    """Plain dict/list/str form (Decimals as fixed-point strings), e.g. for storing in a jsonb column."""
+    return plain_decimal.to_builtins(obj, order="deterministic")

@@ -27,6 +27,7 @@ import yaml
 
 from billing.errors import InvalidTerms, Problem
 from billing.terms import ContractTerms, ContractVersion
+from core import decimal_bounds
 
 T = TypeVar("T")
 
@@ -149,9 +150,92 @@ def _leaf(value: Any, tp: Any, path: str, problems: list[Problem]) -> None:
             problems.append(Problem(path, f"must be one of {', '.join(map(str, allowed))}; got {value!r}"))
         return
     try:
-        msgspec.convert(value, tp, strict=False)
+        converted = msgspec.convert(value, tp, strict=False)
     except msgspec.ValidationError as exc:
         problems.append(Problem(path, _leaf_message(tp, value, exc)))
+        return
+    kind = bounds_kind(tp)
+    if kind is not None:
+        msg = decimal_bounds.problem(converted, kind)
+        if msg is not None:
+            problems.append(Problem(path, msg))
+
+
+def bounds_kind(tp: Any) -> decimal_bounds.Kind | None:
+    """The number kind a decimal field declares (``Meta(extra={"bounds": ...})``); plain Decimal: ``decimal``."""
+    if get_origin(tp) is typing.Annotated:
+        base, *metas = get_args(tp)
+        for meta in metas:
+            if isinstance(meta, msgspec.Meta) and meta.extra and "bounds" in meta.extra:
+                kind: decimal_bounds.Kind = meta.extra["bounds"]
+                return kind
+        return bounds_kind(base)
+    if get_origin(tp) in (Union, types.UnionType):
+        members = [a for a in get_args(tp) if a is not type(None)]
+        return bounds_kind(members[0]) if len(members) == 1 else None
+    return "decimal" if tp is Decimal else None
+
+
+def bound_problems(value: Any, tp: Any, path: str = "") -> list[Problem]:
+    """Every decimal in an already-built value (terms, inputs) outside its kind's bounds.
+
+    Terms built in code or decoded elsewhere never passed through the document walk, so ``validate_terms``
+    and the engine check them again here before any arithmetic can meet a NaN or a 400-digit number.
+    """
+    out: list[Problem] = []
+    _bounds_walk(value, tp, path, out)
+    return out
+
+
+def _bounds_walk(value: Any, tp: Any, path: str, out: list[Problem]) -> None:
+    if value is None:
+        return
+    if isinstance(value, Decimal):
+        msg = decimal_bounds.problem(value, _kind_of(tp))
+        if msg is not None:
+            out.append(Problem(path, msg))
+        return
+    if isinstance(value, msgspec.Struct):
+        for name, encode_name, field_tp in _struct_fields(type(value)):
+            _bounds_walk(getattr(value, name), field_tp, f"{path}/{encode_name}", out)
+    elif isinstance(value, list):
+        item_tp = _container_arg(tp, 0)
+        for i, item in enumerate(value):
+            _bounds_walk(item, item_tp, f"{path}/{i}", out)
+    elif isinstance(value, dict):
+        val_tp = _container_arg(tp, 1)
+        for k, v in value.items():
+            _bounds_walk(v, val_tp, f"{path}/{k}", out)
+
+
+# msgspec.structs.fields re-evaluates annotations on every call; the walk runs once per terms document and
+# once per rating, so field lists and kinds are worked out once per type.
+_FIELDS: dict[type, list[tuple[str, str, Any]]] = {}
+_KINDS: dict[int, tuple[Any, decimal_bounds.Kind]] = {}
+
+
+def _struct_fields(cls: type) -> list[tuple[str, str, Any]]:
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = [(f.name, f.encode_name, f.type) for f in msgspec.structs.fields(cls)]
+    return fields
+
+
+def _kind_of(tp: Any) -> decimal_bounds.Kind:
+    hit = _KINDS.get(id(tp))
+    if hit is None or hit[0] is not tp:
+        hit = _KINDS[id(tp)] = (tp, bounds_kind(tp) or "decimal")
+    return hit[1]
+
+
+def _container_arg(tp: Any, index: int) -> Any:
+    while get_origin(tp) is typing.Annotated:
+        tp = get_args(tp)[0]
+    if get_origin(tp) in (Union, types.UnionType):
+        members = [a for a in get_args(tp) if a is not type(None)]
+        tp = members[0] if len(members) == 1 else tp
+    args = get_args(tp)
+    return args[index] if len(args) > index else Any
 
 
 def _walk(value: Any, tp: Any, path: str, problems: list[Problem]) -> None:

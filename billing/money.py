@@ -7,7 +7,18 @@ subtotals, allocations and totals are exact sums and can never drift by a cent.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
 from typing import Literal
 
 from billing.currencies import minor_units
@@ -16,10 +27,25 @@ RoundingName = Literal["half_up", "half_even"]
 
 ROUNDING_MODES: dict[str, str] = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 
-# All engine arithmetic runs in this context: 60 significant digits is far beyond any realistic
-# quantity x price product, so products and sums are exact and only the documented rounding steps
-# (and proration divisions) ever lose digits. Invalid operations raise instead of producing NaN.
-BILLING_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999)
+# All engine arithmetic runs in this context: 60 significant digits hold every product of bounded inputs
+# (core/decimal_bounds.py), and the context *traps* Inexact, so a sum or product that would lose a digit
+# raises instead of being rounded off silently (rate() turns that into a RatingError). Invalid operations
+# raise instead of producing NaN. Only the documented rounding steps lose digits on purpose: they run in
+# QUOTIENT_CONTEXT through ``divide`` / ``quantize`` below.
+_TRAPS = [InvalidOperation, DivisionByZero, Overflow]
+BILLING_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999, traps=[*_TRAPS, Inexact])
+# Quotients that are rounded once right after (minutes / 60, proration by days, packages, increments).
+QUOTIENT_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999, traps=_TRAPS)
+
+
+def divide(a: Decimal | int, b: Decimal | int) -> Decimal:
+    """``a / b`` to 60 digits, allowed to be inexact: the caller rounds the quotient at a documented step."""
+    return QUOTIENT_CONTEXT.divide(a, b)
+
+
+def quantize(value: Decimal, exp: Decimal, rounding: str) -> Decimal:
+    """A documented rounding step (``value`` rounded to ``exp``), exempt from the Inexact trap."""
+    return value.quantize(exp, rounding=rounding, context=QUOTIENT_CONTEXT)
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -90,8 +116,8 @@ def allocate(total: int, weights: list[int]) -> list[int]:
 
 def ceil_div(a: Decimal, b: Decimal) -> Decimal:
     """Ceiling of a / b as an integral Decimal (packages, increments)."""
-    return (a / b).to_integral_value(rounding=ROUND_CEILING)
+    return divide(a, b).to_integral_value(rounding=ROUND_CEILING)
 
 
 def floor_div(a: Decimal, b: Decimal) -> Decimal:
-    return (a / b).to_integral_value(rounding=ROUND_FLOOR)
+    return divide(a, b).to_integral_value(rounding=ROUND_FLOOR)

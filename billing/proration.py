@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from billing.money import divide
 from billing.periods import Period
 
 
@@ -25,7 +26,7 @@ def cumulative(amount_minor: int, day: int, days: int, rounding: str) -> int:
         return 0
     if day >= days:
         return amount_minor
-    return int((Decimal(amount_minor * day) / days).to_integral_value(rounding=rounding))
+    return int(divide(Decimal(amount_minor * day), days).to_integral_value(rounding=rounding))
 
 
 def prorate(amount_minor: int, first_day: int, last_day: int, days: int, rounding: str) -> int:

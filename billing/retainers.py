@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from billing.inputs import TimeEntry
 from billing.invoice import Commitment, Note, TraceStep
 from billing.items import Item
-from billing.money import ZERO, from_minor, to_minor
+from billing.money import ZERO, divide, from_minor, quantize, to_minor
 from billing.periods import Period
 from billing.plan import RatingPlan, RetainerC, VersionPlan
 from billing.proration import active_days, prorate
@@ -190,8 +190,8 @@ def rate_allowances(
         elif not r.prorate or (active[0] == 1 and active[1] == period.days):
             allowance = r.included_minutes
         else:
-            hours_due = r.included_minutes / 60 * (active[1] - active[0] + 1) / period.days
-            allowance = hours_due.quantize(_CENT_HOUR, rounding=ROUND_HALF_UP) * 60
+            hours_due = divide(r.included_minutes * (active[1] - active[0] + 1), 60 * period.days)
+            allowance = quantize(hours_due, _CENT_HOUR, ROUND_HALF_UP) * 60
         buckets = sorted(
             (
                 b
@@ -229,7 +229,7 @@ def rate_allowances(
         )
         if overage > 0:
             assert r.overage_rate is not None
-            exact = overage * r.overage_rate / _SIXTY
+            exact = divide(overage * r.overage_rate, _SIXTY)
             amount = to_minor(exact, minor, vp.rounding)
             steps.append(
                 TraceStep(

@@ -3,21 +3,24 @@
 Structural problems (types, unknown fields) are found by the loader; this module checks what the types
 cannot express: tier continuity, prices and amounts that make sense in the currency, references between
 clauses, effective-date ordering, and the rule interactions that would otherwise have to be guessed at
-rating time (a minimum whose scope half-overlaps a cap, a cap below the minimums it contains).
+rating time (a minimum whose scope half-overlaps a cap). Legal shapes with a consequence worth seeing
+before signing -- a cap below the minimums it contains -- are warnings (``contract_warnings``), not errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from billing import scopes
 from billing.currencies import is_known_currency, minor_units
 from billing.errors import Problem
-from billing.loader import Source, parse_terms
+from billing.loader import Source, bound_problems, parse_terms
 from billing.money import HUNDRED, ZERO, is_representable
-from billing.periods import Period, is_known_zone
+from billing.periods import Period, contract_year_start, is_known_zone
 from billing.terms import (
+    AnnualCap,
     ContractTerms,
     ContractVersion,
     CostPlus,
@@ -71,6 +74,11 @@ def validate_terms(terms: ContractTerms | Source) -> list[Problem]:
         if parsed is None:
             return problems
         terms = parsed
+    # A NaN, an infinity or a 400-digit number cannot be compared or added meaningfully: report every
+    # out-of-bounds decimal (with its field) and nothing that would have to reason about it.
+    out_of_bounds = bound_problems(terms, ContractTerms)
+    if out_of_bounds:
+        return out_of_bounds
     minor = minor_units(terms.currency) if is_known_currency(terms.currency) else None
     v = _V(minor)
     if minor is None:
@@ -376,23 +384,10 @@ def _check_version(v: _V, terms: ContractTerms, ver: ContractVersion, base: str)
 
 
 def _check_minimum_cap_interplay(v: _V, ver: ContractVersion, base: str, declared: list[str]) -> None:
-    mins = [
-        (i, mn, site, scopes.resolve(mn.scope, "minimum", site))
-        for i, mn in enumerate(ver.minimums)
-        for site in scopes.instance_sites(mn.scope, mn.per_site, declared)
-    ]
-    caps = [
-        (i, cap, site, scopes.resolve(cap.scope, "annual_cap", site))
-        for i, cap in enumerate(ver.annual_caps)
-        for site in scopes.instance_sites(cap.scope, cap.per_site, declared)
-    ]
     prevails = ver.options.minimum_vs_cap == "minimum_prevails"
     reported: set[tuple[int, int]] = set()
-    for ci, cap, csite, cscope in caps:
-        contained = Decimal(0)
+    for ci, cap, _csite, cscope, mins in _cap_instances(ver, declared):
         for mi, mn, _msite, mscope in mins:
-            if scopes.disjoint(cscope, mscope):
-                continue
             inside = scopes.contains(cscope, mscope)
             if prevails and cscope.key() != mscope.key() and (mi, ci) not in reported:
                 reported.add((mi, ci))
@@ -408,12 +403,90 @@ def _check_minimum_cap_interplay(v: _V, ver: ContractVersion, base: str, declare
                     f"minimum {mn.id!r} partially overlaps annual cap {cap.id!r}: a true-up could not be "
                     "attributed to the cap; make one scope contain the other or make them disjoint",
                 )
-            if inside:
-                contained += mn.amount
-        if contained * 12 > cap.amount:
+
+
+_Instance = tuple[int, Any, str | None, scopes.ResolvedScope]
+
+
+def _cap_instances(
+    ver: ContractVersion, declared: list[str]
+) -> list[tuple[int, AnnualCap, str | None, scopes.ResolvedScope, list[_Instance]]]:
+    """Each cap instance with the minimum instances whose scope is not disjoint from it."""
+    mins = [
+        (i, mn, site, scopes.resolve(mn.scope, "minimum", site))
+        for i, mn in enumerate(ver.minimums)
+        for site in scopes.instance_sites(mn.scope, mn.per_site, declared)
+    ]
+    out = []
+    for i, cap in enumerate(ver.annual_caps):
+        for site in scopes.instance_sites(cap.scope, cap.per_site, declared):
+            cscope = scopes.resolve(cap.scope, "annual_cap", site)
+            out.append((i, cap, site, cscope, [m for m in mins if not scopes.disjoint(cscope, m[3])]))
+    return out
+
+
+def contract_warnings(terms: ContractTerms) -> list[Problem]:
+    """Legal terms whose consequence finance should see before signing, each stating what will happen.
+
+    Today: an annual cap below the monthly minimums it contains, over the months of a contract year the
+    contract (and the version) actually spans. That is a valid contract shape -- a monthly floor per site
+    with a lower yearly ceiling -- settled by ``options.minimum_vs_cap``: with ``cap_prevails`` (the
+    default) true-ups stop once the cap is reached, with ``minimum_prevails`` they are billed beyond it.
+    Call this only on terms ``validate_terms`` accepts.
+    """
+    out: list[Problem] = []
+    start = Period.of_date(terms.start_date)
+    last = Period.of_date(terms.end_date) if terms.end_date is not None else None
+    anchor = Period.parse(terms.contract_year_anchor) if terms.contract_year_anchor else start
+    for vi, ver in enumerate(terms.versions):
+        base = f"/versions/{vi}"
+        v_from = max(Period.parse(ver.effective_from), start)
+        v_to = last
+        if vi + 1 < len(terms.versions):
+            nxt = Period.parse(terms.versions[vi + 1].effective_from).shift(-1)
+            v_to = nxt if v_to is None or nxt < v_to else v_to
+        if v_to is not None and v_to < v_from:
+            continue
+        months, year = _busiest_year(v_from, v_to, anchor)
+        declared = [s.id for s in ver.sites]
+        for ci, cap, csite, cscope, mins in _cap_instances(ver, declared):
+            contained = sum((mn.amount for _mi, mn, _s, ms in mins if scopes.contains(cscope, ms)), Decimal(0))
+            floor = contained * months
+            if contained == 0 or floor <= cap.amount:
+                continue
             where = f" for site {csite!r}" if csite else ""
-            v.add(
-                f"{base}/annual_caps/{ci}/amount",
-                f"annual cap {cap.id!r}{where} ({cap.amount}) is below the monthly minimums it contains "
-                f"over a contract year (12 x {contained} = {contained * 12}); the cap is below the minimums",
+            span = f"the {months} month(s) of the contract year from {year} this version covers"
+            if ver.options.minimum_vs_cap == "minimum_prevails":
+                effect = (
+                    "with options.minimum_vs_cap=minimum_prevails the true-ups are billed beyond the cap, so "
+                    f"this scope bills at least {floor} that year although the cap is {cap.amount}"
+                )
+            else:
+                effect = (
+                    "with options.minimum_vs_cap=cap_prevails (the default) the cap wins: once the scope has "
+                    f"billed {cap.amount} in the contract year, no further true-ups are billed that year"
+                )
+            out.append(
+                Problem(
+                    f"{base}/annual_caps/{ci}/amount",
+                    f"annual cap {cap.id!r}{where} ({cap.amount}) is below the monthly minimums it contains over "
+                    f"{span} ({months} x {contained} = {floor}); {effect}",
+                )
             )
+    return out
+
+
+def _busiest_year(first: Period, last: Period | None, anchor: Period) -> tuple[int, Period]:
+    """The most periods of [first, last] falling in one contract year, and that year's first period."""
+    best = (0, contract_year_start(first, anchor))
+    y = contract_year_start(first, anchor)
+    while last is None or y <= last:
+        lo = max(y, first)
+        hi = y.shift(11) if last is None else min(y.shift(11), last)
+        n = hi.index - lo.index + 1
+        if n > best[0]:
+            best = (n, y)
+        if last is None or n == 12:
+            break
+        y = y.shift(12)
+    return best

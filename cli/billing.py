@@ -160,7 +160,7 @@ def _period(text: str) -> Period:
 def _money(x: Decimal | None) -> str:
     if x is None:
         return ""
-    return f"{x:,}"
+    return f"{x:,f}"  # plain fixed point: a yen subtotal of Decimal("8.5E+5") prints 850,000"
 
 
 def _qty(x: Decimal | None) -> str:
@@ -208,7 +208,7 @@ def render_invoice(console: Console, draft: billing.InvoiceDraft, show_trace: bo
         sub.add_row(f"site {s.name} ({s.lines} lines)", _money(s.amount))
     sub.add_row("[bold]subtotal[/bold]", f"[bold]{_money(draft.subtotal)}[/bold]")
     for t in draft.tax:
-        sub.add_row(f"tax {t.name} {t.percent}% on {_money(t.base)}", _money(t.amount))
+        sub.add_row(f"tax {t.name} {t.percent:f}% on {_money(t.base)}", _money(t.amount))
     sub.add_row(f"[bold]total {draft.currency}[/bold]", f"[bold]{_money(draft.total)}[/bold]")
     console.print(sub)
     v = draft.verification
@@ -453,8 +453,9 @@ def validate(
     """List every problem in a contract file (exit status 1 when there are any)."""
     console = Console()
     problems = billing.validate_terms(file)
+    warnings = [] if problems else billing.contract_warnings(billing.load_terms(file))
     if format is Format.json:
-        _emit_json({"file": str(file), "valid": not problems, "problems": problems})
+        _emit_json({"file": str(file), "valid": not problems, "problems": problems, "warnings": warnings})
         if problems:
             raise typer.Exit(1)
         return
@@ -465,6 +466,8 @@ def validate(
         f"[green]valid[/green]: {file} — contract {terms.contract_id}, {terms.currency}, "
         f"{terms.timezone}, {len(terms.versions)} version(s) from {terms.versions[0].effective_from}"
     )
+    for w in warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(w.path)}: {escape(w.message)}")
 
 
 @app.command()

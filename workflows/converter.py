@@ -21,7 +21,10 @@ from temporalio.converter import (
     JSONProtoPayloadConverter,
 )
 
-_encoder = msgspec.json.Encoder(decimal_format="string")
+from core import plain_decimal
+
+# Decimals travel as plain fixed-point strings (never "8.5E+5"), like every JSON agencyflow writes.
+_encoder = plain_decimal.Encoder()
 
 
 class MsgspecJSONPayloadConverter(EncodingPayloadConverter):

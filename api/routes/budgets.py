@@ -29,8 +29,8 @@ from persistence.models import Budget, Client, Phase
 from persistence.reports.project_health import DEFAULT_THRESHOLDS
 
 CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
-MONEY = validators.decimal_between(Decimal(0), None)
-HOURS = validators.decimal_between(Decimal(0), Decimal(10_000_000))
+MONEY = validators.decimal_between(Decimal(0), None, "amount")
+HOURS = validators.decimal_between(Decimal(0), Decimal(10_000_000), "hours")
 
 
 class Basis(StrEnum):

@@ -47,7 +47,7 @@ class BudgetCreate(msgspec.Struct, forbid_unknown_fields=True):
     thresholds: Thresholds = msgspec.field(default_factory=lambda: [50, 80, 100])
 
     __field_checks__: ClassVar = {
-        "limit": validators.decimal_between(Decimal("0.000001"), Decimal(10) ** 30),
+        "limit": validators.decimal_between(Decimal("0.000001"), None, "quantity"),
         "thresholds": _unique,
     }
 
@@ -58,7 +58,7 @@ class BudgetPatch(msgspec.Struct, forbid_unknown_fields=True):
     status: Literal["active", "paused"] | msgspec.UnsetType = msgspec.UNSET
 
     __field_checks__: ClassVar = {
-        "limit_value": validators.decimal_between(Decimal("0.000001"), Decimal(10) ** 30),
+        "limit_value": validators.decimal_between(Decimal("0.000001"), None, "quantity"),
         "thresholds": _unique,
     }
 

@@ -10,6 +10,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from billing.charge_models.base import PriceResult
 from billing.invoice import TraceStep
+from billing.money import divide
 from billing.terms import Package
 
 
@@ -23,7 +24,10 @@ class PackageModel:
         self.rule = rule
 
     def price(self, quantity: Decimal, provider_cost: Decimal | None) -> PriceResult:
-        packages = Decimal(0) if quantity <= 0 else (quantity / self.size).to_integral_value(rounding=ROUND_CEILING)
+        if quantity <= 0:
+            packages = Decimal(0)
+        else:
+            packages = divide(quantity, self.size).to_integral_value(rounding=ROUND_CEILING)
         amount = packages * self.package_price
         step = TraceStep(
             stage="price",

@@ -12,6 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import msgspec
 
+from core import decimal_bounds
+
 SOURCES = ("harvest", "toggl", "clockify")
 MAX_MINUTES = Decimal(1440)
 _MINUTE_STEP = Decimal("0.01")
@@ -122,6 +124,8 @@ def minutes_from_hms(value: str) -> Decimal:
     s = int(parts[2]) if len(parts) == 3 else 0
     if m >= 60 or s >= 60:
         raise ValueError(f"{value!r} is not a duration (H:MM:SS)")
+    if len(parts[0]) > decimal_bounds.BOUNDS["hours"].integer_digits:
+        raise ValueError(f"{value!r} is too long a duration")
     return (Decimal(h * 3600 + m * 60 + s) / 60).quantize(_MINUTE_STEP, rounding=ROUND_HALF_UP)
 
 
@@ -132,8 +136,11 @@ def minutes_from_hours(value: str) -> Decimal:
         hours = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a number of hours") from None
-    if not hours.is_finite():
-        raise ValueError(f"{value!r} is not a number of hours")
+    # exports write decimal hours with any number of places (1.266666667), so the generic decimal bounds:
+    # NaN, 1e400, 1e-400 are refused with the reason, never a quantize overflow
+    bound = decimal_bounds.problem(hours, "decimal")
+    if bound is not None:
+        raise ValueError(f"{value!r} {bound}")
     return (hours * 60).quantize(_MINUTE_STEP, rounding=ROUND_HALF_UP)
 
 
