@@ -7,7 +7,8 @@ What runs (one invocation, one PostgreSQL):
 2. Seed (bulk COPY as the admin): one org, 40 clients (USD) with 5 projects each = 200 projects, 50 people
    in 5 job roles, a rate card snapshot on every entry, and for 2026 every working day each person logs
    ``PER_DAY`` entries on random projects (19 a day -> 50 x 261 x 19 = 247,950 entries; ``--quick``: 2 a
-   day -> 26,100), 2,000 expenses, and January-June locked (invoiced) for every client, so WIP is split.
+   day -> 26,100), 2,000 expenses, and January-June locked for every client (locks without invoices: the
+   time stays WIP, since only an approved invoice's billing makes time invoiced; expenses there are not WIP).
 3. Report (timed): ``persistence.reports.profitability.profitability_report`` for 2026-01-01..2026-12-31,
    per project — what ``GET /v1/reports/profitability`` runs — through the app role under row-level
    security; one warm-up, then the median of ``RUNS`` runs. Per client is timed too.
@@ -209,7 +210,7 @@ async def seed(admin_url: str, per_day: int) -> tuple[uuid.UUID, int]:
 
 NAIVE_TIME = text(
     """
-    SELECT e.project_id, e.work_date, e.minutes, e.billable, e.cost_rate, e.cost_currency, e.bill_rate,
+    SELECT e.id, e.project_id, e.work_date, e.minutes, e.billable, e.cost_rate, e.cost_currency, e.bill_rate,
            e.bill_currency, p.client_id
     FROM time_entries e JOIN projects p ON p.id = e.project_id
     WHERE e.work_date >= :start AND e.work_date <= :end
@@ -221,6 +222,11 @@ NAIVE_EXPENSES = text(
     FROM expenses x JOIN projects p ON p.id = x.project_id
     WHERE x.spent_on >= :start AND x.spent_on <= :end
     """
+)
+# Time is invoiced when an approved invoice billed it (its stored inputs list the entry), whatever the locks.
+NAIVE_BILLED = text(
+    "SELECT t ->> 'id' AS id FROM invoices i CROSS JOIN LATERAL jsonb_array_elements(i.inputs -> 'time_entries') t "
+    "WHERE i.status = 'approved'"
 )
 NAIVE_LOCKS = text(
     "SELECT l.client_id, l.period_start, l.period_end, c.timezone FROM billing_period_locks l "
@@ -247,6 +253,7 @@ async def naive_report(session, start: date, end: date) -> list[profitability.Pr
                 return True
         return False
 
+    billed = {r.id for r in (await session.execute(NAIVE_BILLED)).all()}
     acc: dict[uuid.UUID, dict[str, object]] = {}
 
     def slot(pid: uuid.UUID) -> dict[str, object]:
@@ -261,7 +268,7 @@ async def naive_report(session, start: date, end: date) -> list[profitability.Pr
             if r.bill_rate is None:
                 s["unpriced_billable_minutes"] += r.minutes  # type: ignore[operator]
             else:
-                key = "time_value_locked" if locked(r.client_id, r.work_date) else "time_value_open"
+                key = "time_value_locked" if str(r.id) in billed else "time_value_open"
                 add_to(s[key], r.bill_currency, r.minutes * r.bill_rate / SIXTY)  # type: ignore[arg-type]
     for r in (await session.execute(NAIVE_EXPENSES, {"start": start, "end": end})).all():
         s = slot(r.project_id)

@@ -9,7 +9,7 @@ from billing.codec import decode, encode, to_builtins
 from billing.currencies import MINOR_UNITS, is_known_currency, minor_units
 from billing.engine import rate
 from billing.errors import InvalidTerms, Problem, RatingError
-from billing.inputs import LateUsage, MilestoneAcceptance, RatingInputs, TimeEntry, UsageAggregate
+from billing.inputs import ExpenseEntry, LateUsage, MilestoneAcceptance, RatingInputs, TimeEntry, UsageAggregate
 from billing.invoice import (
     Check,
     Commitment,
@@ -28,7 +28,7 @@ from billing.plan import RatingPlan, compile_terms
 from billing.simulate import BillShockReport, simulate
 from billing.state import CarriedState
 from billing.terms import ContractTerms, ContractVersion
-from billing.validate import validate_terms
+from billing.validate import contract_warnings, validate_terms
 from billing.verify import verify
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Commitment",
     "ContractTerms",
     "ContractVersion",
+    "ExpenseEntry",
     "InvalidTerms",
     "InvoiceDraft",
     "InvoiceLine",
@@ -59,6 +60,7 @@ __all__ = [
     "Verification",
     "apply_adjustments",
     "compile_terms",
+    "contract_warnings",
     "decode",
     "encode",
     "is_known_currency",

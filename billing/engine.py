@@ -19,13 +19,14 @@ fixed Decimal context, so identical inputs give byte-identical encoded output.
 
 from __future__ import annotations
 
-from decimal import Decimal, localcontext
+from decimal import Decimal, Inexact, InvalidOperation, Overflow, localcontext
 
 from billing import usage as usage_mod
 from billing.caps import CapAccounts, apply_caps
 from billing.credits import apply_credits
 from billing.discounts import apply_discounts
 from billing.errors import Problem, RatingError
+from billing.expenses import rate_expenses
 from billing.inputs import LateUsage, RatingInputs, TimeEntry, UsageAggregate
 from billing.invoice import Commitment, InvoiceDraft, InvoiceLine, Note, SiteSubtotal, TraceStep
 from billing.items import Adj, Item, TaxRateC
@@ -49,6 +50,7 @@ from billing.state import (
 from billing.tax import compute_tax
 from billing.terms import ContractTerms
 from billing.time_materials import rate_time
+from core import decimal_bounds
 
 KIND_ORDER = {
     "retainer": 0,
@@ -57,11 +59,12 @@ KIND_ORDER = {
     "retention": 3,
     "retention_release": 4,
     "ai_usage": 5,
-    "not_to_exceed_adjustment": 6,
-    "discount": 7,
-    "minimum_true_up": 8,
-    "cap_adjustment": 9,
-    "credit": 10,
+    "expenses": 6,
+    "not_to_exceed_adjustment": 7,
+    "discount": 8,
+    "minimum_true_up": 9,
+    "cap_adjustment": 10,
+    "credit": 11,
 }
 
 
@@ -77,8 +80,50 @@ def rate(
         if not is_period(period):
             raise RatingError([Problem("/period", f"not a period (YYYY-MM): {period!r}")])
         period = Period.parse(period)
-    with localcontext(BILLING_CONTEXT):
-        return _rate(plan, inputs, state if state is not None else CarriedState(), period)
+    bounds = _input_bounds(inputs)
+    if bounds:
+        raise RatingError(bounds)
+    try:
+        with localcontext(BILLING_CONTEXT):
+            return _rate(plan, inputs, state if state is not None else CarriedState(), period)
+    except (Inexact, Overflow, InvalidOperation) as exc:
+        # Bounded inputs never get here (core/decimal_bounds.py keeps every product within 60 digits); an
+        # invoice that would round off a digit where no rounding is documented is refused, never issued.
+        why = f"exact arithmetic is not possible for these inputs ({type(exc).__name__}); no invoice drafted"
+        raise RatingError([Problem("/", why)]) from exc
+
+
+def _input_bounds(inputs: RatingInputs) -> list[Problem]:
+    """Every quantity, provider cost and duration outside its number bounds (core/decimal_bounds.py).
+
+    The same bounds as ``billing.loader.bound_problems`` applies to documents, written out for the hot path
+    (a month of 1,000 contracts checks some 100,000 aggregates).
+    """
+    problems: list[Problem] = []
+    check = decimal_bounds.problem
+
+    def usage(base: str, aggregates: list[UsageAggregate]) -> None:
+        for i, u in enumerate(aggregates):
+            msg = check(u.quantity, "quantity")
+            if msg is not None:
+                problems.append(Problem(f"{base}/{i}/quantity", msg))
+            if u.provider_cost is not None:
+                msg = check(u.provider_cost, "quantity")
+                if msg is not None:
+                    problems.append(Problem(f"{base}/{i}/provider_cost", msg))
+
+    usage("/usage", inputs.usage)
+    for j, lu in enumerate(inputs.late_usage):
+        usage(f"/late_usage/{j}/usage", lu.usage)
+    for i, e in enumerate(inputs.time_entries):
+        msg = check(e.minutes, "minutes")
+        if msg is not None:
+            problems.append(Problem(f"/time_entries/{i}/minutes", msg))
+    for i, x in enumerate(inputs.expenses):
+        msg = check(x.amount, "amount")
+        if msg is not None:
+            problems.append(Problem(f"/expenses/{i}/amount", msg))
+    return problems
 
 
 def _check(plan: RatingPlan, inputs: RatingInputs, st: CarriedState, p: Period) -> None:
@@ -115,6 +160,13 @@ def _check(plan: RatingPlan, inputs: RatingInputs, st: CarriedState, p: Period) 
         seen.add(e.id)
         if e.minutes < 0:
             problems.append(Problem(f"/time_entries/{i}/minutes", "duration must not be negative"))
+    seen.clear()
+    for i, x in enumerate(inputs.expenses):
+        if x.id in seen:
+            problems.append(Problem(f"/expenses/{i}/id", f"duplicate expense id {x.id!r}"))
+        seen.add(x.id)
+        if x.amount < 0:
+            problems.append(Problem(f"/expenses/{i}/amount", "a billable amount must not be negative"))
     for i, lu in enumerate(inputs.late_usage):
         if not is_period(lu.period):
             problems.append(Problem(f"/late_usage/{i}/period", f"not a period: {lu.period!r}"))
@@ -229,8 +281,9 @@ def _rate(plan: RatingPlan, inputs: RatingInputs, st: CarriedState, p: Period) -
         )
     rate_fees(plan, vp, p, active, end, advance, items)
     rollover = rate_allowances(vp, p, active, minor, covered, list(st.rollover), items, notes, commitments)
-    rate_time(vp, p, plan.start_date, tm_entries, minor, ntes, items, adjs, notes, commitments)
+    rate_time(vp, p, plan.start_date, tm_entries, minor, ntes, items, adjs, notes, commitments, plan.version_for)
     retentions = rate_milestones(vp, p, minor, inputs.milestones, billed_ms, list(st.retentions), items, notes)
+    rate_expenses(vp, p, plan.currency, minor, inputs.expenses, items, notes)
     ulines: dict[str, usage_mod.UsageLine] = {}
     unotes = usage_mod.UsageNotes()
     usage_mod.collect(vp, inputs.usage, ulines, unotes)

@@ -12,7 +12,7 @@ from billing.invoice import InvoiceLine, TraceStep
 
 
 def _d(x: Decimal | None) -> str:
-    return "-" if x is None else f"{x:,}" if x == x.to_integral_value() else _plain(x)
+    return "-" if x is None else f"{x:,f}" if x == x.to_integral_value() else _plain(x)  # never "8.5E+5"
 
 
 def _plain(x: Decimal) -> str:
@@ -76,6 +76,8 @@ def explain_step(s: TraceStep) -> str:
         )
     if st == "milestone":
         return f"milestone accepted: {_d(s.amount)}"
+    if st == "expense":
+        return f"re-billed expense {', '.join(s.refs)}: billable amount {_d(s.amount)}"
     if st == "retention":
         return f"retention {_d(s.percent)}% of {_d(s.basis)} = {_d(s.before)} → withheld {_d(s.amount)}"
     if st == "retention_release":
@@ -102,6 +104,8 @@ def explain_step(s: TraceStep) -> str:
         return (
             f"prepaid credit: balance {_d(s.before)} → {_d(s.after)}; applied {_d(s.amount)} (eligible {_d(s.basis)})"
         )
+    if st == "late" and s.amount is None:  # a late time or expense line: what it is for, and which entries
+        return f"{s.note} ({', '.join(s.refs)})"
     if st == "late":
         return f"{s.note}: {_d(s.before)} → {_d(s.after)}, delta {_d(s.amount)}"
     parts = [

@@ -8,9 +8,10 @@ termination date. Nothing here is looked up by the engine: the same inputs alway
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 import msgspec
+
+from billing.terms import Amount, Minutes, Quantity
 
 
 class _In(msgspec.Struct, frozen=True, kw_only=True, gc=False, forbid_unknown_fields=True):
@@ -27,12 +28,13 @@ class UsageAggregate(_In, frozen=True, kw_only=True):
 
     meter: str
     dimensions: dict[str, str] = {}
-    quantity: Decimal
-    provider_cost: Decimal | None = None
+    quantity: Quantity
+    provider_cost: Quantity | None = None
 
 
 class TimeEntry(_In, frozen=True, kw_only=True):
-    """An approved time entry. ``work_date`` is the local date the work was done."""
+    """An approved time entry. ``work_date`` is the local date the work was done; ``approved_on`` (the
+    local date its timesheet was approved) only labels late time lines ("approved 2026-12-03")."""
 
     id: str
     person: str
@@ -40,14 +42,31 @@ class TimeEntry(_In, frozen=True, kw_only=True):
     project: str
     phase: str | None = None
     work_date: date
-    minutes: Decimal
+    minutes: Minutes
     billable: bool = True
     person_name: str = ""
+    approved_on: date | None = None
 
 
 class MilestoneAcceptance(_In, frozen=True, kw_only=True):
     id: str
     accepted_on: date
+
+
+class ExpenseEntry(_In, frozen=True, kw_only=True):
+    """An approved re-billable expense. ``amount`` is what the client is billed for it (the expense's
+    ``billable_amount``: amount × (1 + markup), already rounded to ``currency``'s minor unit); it is billed
+    only when ``currency`` is the contract's. ``approved_on`` (the client-local approval date) labels a late
+    line ("approved 2026-12-03") when ``spent_on`` lies in an earlier period than the invoice's."""
+
+    id: str
+    project: str
+    spent_on: date
+    category: str
+    description: str = ""
+    amount: Amount
+    currency: str
+    approved_on: date | None = None
 
 
 class LateUsage(_In, frozen=True, kw_only=True):
@@ -62,4 +81,5 @@ class RatingInputs(_In, frozen=True, kw_only=True):
     time_entries: list[TimeEntry] = []
     milestones: list[MilestoneAcceptance] = []
     late_usage: list[LateUsage] = []
+    expenses: list[ExpenseEntry] = []
     terminated_on: date | None = None

@@ -31,18 +31,70 @@ PeriodStr = Annotated[
     str,
     Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="A billing period: calendar month YYYY-MM."),
 ]
+# Each decimal field names its kind of number; the loader and ``validate_terms`` enforce that kind's
+# bounds (core/decimal_bounds.py: finite, at most so many integer digits and decimal places).
 Amount = Annotated[
     Decimal,
     Meta(
         extra_json_schema={"type": ["string", "number"], "format": "decimal"},
         description="Decimal amount; write as a string in JSON to keep it exact.",
+        extra={"bounds": "amount"},
+    ),
+]
+Rate = Annotated[
+    Decimal,
+    Meta(
+        extra_json_schema={"type": ["string", "number"], "format": "decimal"},
+        description="Decimal price per unit or hour, or an exchange rate; write as a string in JSON.",
+        extra={"bounds": "rate"},
+    ),
+]
+Quantity = Annotated[
+    Decimal,
+    Meta(
+        extra_json_schema={"type": ["string", "number"], "format": "decimal"},
+        description="Decimal quantity of usage units; write as a string in JSON to keep it exact.",
+        extra={"bounds": "quantity"},
+    ),
+]
+Percent = Annotated[
+    Decimal,
+    Meta(
+        extra_json_schema={"type": ["string", "number"], "format": "decimal"},
+        description="Percentage written as percent (20 = 20 %); write as a string in JSON.",
+        extra={"bounds": "percent"},
+    ),
+]
+Minutes = Annotated[
+    Decimal,
+    Meta(
+        extra_json_schema={"type": ["string", "number"], "format": "decimal"},
+        description="Decimal number of minutes; write as a string in JSON to keep it exact.",
+        extra={"bounds": "minutes"},
+    ),
+]
+Hours = Annotated[
+    Decimal,
+    Meta(
+        extra_json_schema={"type": ["string", "number"], "format": "decimal"},
+        description="Decimal number of hours; write as a string in JSON to keep it exact.",
+        extra={"bounds": "hours"},
     ),
 ]
 
 BaseKind = Literal["services", "retainer", "ai_usage", "milestone"]
-ScopeKind = Literal["services", "retainer", "ai_usage", "milestone", "minimum_true_up"]
+# ``expenses`` (re-billed expenses, passed through at their billable amount) is in no default scope
+# (billing/scopes.py): a discount, minimum, cap or credit covers them only when its scope names the kind.
+ScopeKind = Literal["services", "retainer", "ai_usage", "milestone", "minimum_true_up", "expenses"]
 TaxableKind = Literal[
-    "services", "retainer", "ai_usage", "milestone", "minimum_true_up", "retention", "retention_release"
+    "services",
+    "retainer",
+    "ai_usage",
+    "milestone",
+    "minimum_true_up",
+    "retention",
+    "retention_release",
+    "expenses",
 ]
 
 
@@ -80,18 +132,18 @@ class Scope(_Doc, frozen=True, kw_only=True):
 class Tier(_Doc, frozen=True, kw_only=True):
     """A tier covers quantities in ``(from, up_to]``; a quantity exactly on a boundary is in the lower tier."""
 
-    from_: Amount = msgspec.field(name="from")
-    up_to: Amount | None = None
-    unit_price: Amount
+    from_: Quantity = msgspec.field(name="from")
+    up_to: Quantity | None = None
+    unit_price: Rate
     flat_fee: Amount = Decimal(0)
 
 
 class PerUnit(_Doc, frozen=True, kw_only=True, tag="per_unit", tag_field="model"):
-    unit_price: Amount
+    unit_price: Rate
 
 
 class Package(_Doc, frozen=True, kw_only=True, tag="package", tag_field="model"):
-    package_size: Amount
+    package_size: Quantity
     package_price: Amount
 
 
@@ -106,9 +158,9 @@ class Volume(_Doc, frozen=True, kw_only=True, tag="volume", tag_field="model"):
 class CostPlus(_Doc, frozen=True, kw_only=True, tag="cost_plus", tag_field="model"):
     """Provider cost x fx_rate x (1 + margin_percent/100) + surcharge_per_unit x quantity."""
 
-    margin_percent: Amount = Decimal(0)
-    surcharge_per_unit: Amount = Decimal(0)
-    fx_rate: Amount = Decimal(1)
+    margin_percent: Percent = Decimal(0)
+    surcharge_per_unit: Rate = Decimal(0)
+    fx_rate: Rate = Decimal(1)
 
 
 Pricing = PerUnit | Package | Graduated | Volume | CostPlus
@@ -123,7 +175,7 @@ class UsageCharge(_Doc, frozen=True, kw_only=True):
     filter: dict[str, str] = {}
     group_by: list[str] = []
     pricing: Pricing
-    included_units: Amount = Decimal(0)
+    included_units: Quantity = Decimal(0)
     tier_basis: Literal["line", "site", "client"] = "line"
 
 
@@ -148,7 +200,7 @@ class AnnualCap(_Doc, frozen=True, kw_only=True):
 class Discount(_Doc, frozen=True, kw_only=True):
     id: Id
     description: str = ""
-    percent: Amount | None = None
+    percent: Percent | None = None
     amount: Amount | None = None
     scope: Scope = Scope()
     valid_from: PeriodStr | None = None
@@ -158,7 +210,7 @@ class Discount(_Doc, frozen=True, kw_only=True):
 class TaxRate(_Doc, frozen=True, kw_only=True):
     id: Id
     name: str = ""
-    percent: Amount
+    percent: Percent
 
 
 class Tax(_Doc, frozen=True, kw_only=True):
@@ -168,7 +220,7 @@ class Tax(_Doc, frozen=True, kw_only=True):
 
 
 class Rollover(_Doc, frozen=True, kw_only=True):
-    max_hours: Amount
+    max_hours: Hours
     expires_after_periods: Annotated[int, Meta(ge=1, le=120)]
     consume: Literal["oldest_first", "current_first"] = "oldest_first"
 
@@ -180,16 +232,16 @@ class Retainer(_Doc, frozen=True, kw_only=True):
     amount: Amount
     billing: Literal["advance", "arrears"] = "advance"
     prorate: bool = True
-    included_hours: Amount = Decimal(0)
+    included_hours: Hours = Decimal(0)
     covers_projects: list[Id] = []
-    overage_rate: Amount | None = None
+    overage_rate: Rate | None = None
     rollover: Rollover | None = None
 
 
 class RateCard(_Doc, frozen=True, kw_only=True):
     effective_from: date
-    roles: dict[str, Amount] = {}
-    people: dict[str, Amount] = {}
+    roles: dict[str, Rate] = {}
+    people: dict[str, Rate] = {}
 
 
 class Phase(_Doc, frozen=True, kw_only=True):
@@ -214,7 +266,7 @@ class TimeAndMaterials(_Doc, frozen=True, kw_only=True):
 
 
 class Retention(_Doc, frozen=True, kw_only=True):
-    percent: Amount
+    percent: Percent
     release_on_milestone: Id | None = None
     release_after_periods: Annotated[int, Meta(ge=0, le=120)] | None = None
 

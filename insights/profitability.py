@@ -5,9 +5,10 @@ For a project whose client bills in currency ``C`` (all money of a row is in ``C
 * ``revenue = invoiced + wip``
 * ``invoiced`` = invoice revenue for the period (0 until invoicing exists, see ``invoiced_available``)
 * ``wip`` (unbilled work in progress) = billable time × snapshotted bill rate + approved re-billed
-  expenses (amount × (1 + markup)). When invoiced revenue is available, only entries and expenses in
-  periods not yet locked by an approved invoice count as WIP (the rest is in ``invoiced``); when it is not,
-  every billable entry of the period is WIP.
+  expenses (amount × (1 + markup)). When invoiced revenue is available, only entries no approved invoice
+  has billed (``time_value_open``; the caller decides, see ``persistence/reports/profitability.py``) and
+  re-billed expenses no approved invoice has billed (``rebill_open``; ``rebill_locked`` holds the billed
+  ones) count as WIP (the rest is in ``invoiced``); when it is not, every billable entry of the period is WIP.
 * ``staff_cost`` = Σ minutes / 60 × snapshotted cost rate, every entry (billable or not)
 * ``expenses`` = Σ amount of expenses that are not rejected
 * ``ai_cost`` = metered provider cost of AI inference attributed to the project (client rows add the

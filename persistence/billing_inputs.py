@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import billing
-from persistence.milestone_store import accepted_milestones
+from persistence.expense_store import unbilled_approved_expenses
+from persistence.milestone_store import unbilled_accepted_milestones
 from persistence.models import Client, Contract, Invoice
-from persistence.time_store import approved_time
+from persistence.time_store import unbilled_approved_time
 from persistence.usage_store import period_usage
 
 LATE_LOOKBACK_PERIODS = 13
@@ -112,6 +113,21 @@ async def late_usage(
     return result
 
 
+def expenses_since(start_date: date, approved: Sequence[Invoice]) -> date:
+    """The first spent-on date whose expenses billing gathers: the contract's start, or the day after the last
+    period invoiced before the engine billed expenses (its stored inputs have no ``expenses`` key).
+
+    Expenses of such a period were never on an engine-rated line; whatever was done about them then (a
+    manual adjustment line, a separate invoice) is not known here, so they are not billed again now — only
+    expenses of periods invoiced since count as billed-or-not by the claim rule.
+    """
+    since = start_date
+    for invoice in approved:
+        if "expenses" not in (invoice.inputs or {}):
+            since = max(since, billing.Period.parse(invoice.period).shift(1).first_day)
+    return since
+
+
 async def gather(
     session: AsyncSession,
     contract_id: uuid.UUID,
@@ -142,18 +158,29 @@ async def gather(
         else billing.CarriedState()
     )
     usage = await usage_for(session, contract.client_id, period, terms.timezone)
-    time = await approved_time(session, contract.client_id, period.first_day, period.last_day)
+    # Everything approved and not yet on an approved invoice, from the contract's start to the period's end:
+    # time (or a milestone) approved after its own period was invoiced is billed here, on a late line.
+    time = await unbilled_approved_time(session, contract.client_id, terms.start_date, period.last_day)
+    known = {m.id for version in terms.versions for m in version.milestones}
     milestones = {
         m.id: billing.MilestoneAcceptance(id=m.id, accepted_on=m.accepted_on)
-        for m in await accepted_milestones(session, contract.client_id, period.first_day, period.last_day)
+        for m in await unbilled_accepted_milestones(
+            session, contract.client_id, terms.start_date, period.last_day, list(state.billed_milestones)
+        )
+        # an earlier period's milestone that these terms do not know belongs to another contract of the client
+        if m.accepted_on >= period.first_day or m.id in known
     }
     for extra in extra_milestones:
         milestones.setdefault(extra.id, extra)
+    expenses = await unbilled_approved_expenses(
+        session, contract.client_id, expenses_since(terms.start_date, approved), period.last_day
+    )
     inputs = billing.RatingInputs(
         usage=usage,
         time_entries=[msgspec.convert(msgspec.to_builtins(t), billing.TimeEntry) for t in time],
         milestones=sorted(milestones.values(), key=lambda m: (m.accepted_on, m.id)),
         late_usage=await late_usage(session, contract, terms.timezone, period, approved),
+        expenses=[msgspec.convert(msgspec.to_builtins(x), billing.ExpenseEntry) for x in expenses],
         terminated_on=terminated_on,
     )
     return Gathered(

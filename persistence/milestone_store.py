@@ -57,3 +57,37 @@ async def accepted_milestones(
         )
         for r in rows
     ]
+
+
+_UNBILLED = text(
+    """
+    SELECT m.id, m.code, m.name, m.amount, m.currency, m.accepted_on, p.id AS project_id, p.code AS project_code
+    FROM milestones m JOIN projects p ON p.id = m.project_id
+    WHERE p.client_id = :client_id AND m.status = 'accepted'
+      AND m.accepted_on >= :start AND m.accepted_on <= :end
+      AND NOT (m.code = ANY(CAST(:billed AS text[])))
+    ORDER BY m.accepted_on, p.code, m.code
+    """
+)
+
+
+async def unbilled_accepted_milestones(
+    session: AsyncSession, client_id: uuid.UUID, start: date, end: date, billed: list[str]
+) -> list[AcceptedMilestone]:
+    """Milestones accepted on ``start``..``end`` whose code is not in ``billed`` (the contract's carried
+    ``billed_milestones``): includes one accepted in a period whose invoice was drafted before the
+    acceptance, which the next invoice bills (the engine notes it as from an earlier period)."""
+    rows = await session.execute(_UNBILLED, {"client_id": client_id, "start": start, "end": end, "billed": billed})
+    return [
+        AcceptedMilestone(
+            id=r.code,
+            accepted_on=r.accepted_on,
+            milestone_id=r.id,
+            project_id=r.project_id,
+            project_code=r.project_code,
+            name=r.name,
+            amount=r.amount,
+            currency=r.currency,
+        )
+        for r in rows
+    ]

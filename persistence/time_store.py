@@ -134,6 +134,7 @@ class ApprovedTime(msgspec.Struct, frozen=True, kw_only=True):
     minutes: Decimal
     billable: bool
     person_name: str
+    approved_on: date | None = None
 
 
 _APPROVED = text(
@@ -182,3 +183,123 @@ async def approved_time(
         )
         for r in rows
     ]
+
+
+# Entry ids an approved invoice of the client has billed: the invoice's stored inputs are its claim (as for
+# late usage, "billed" is read from what approved invoices were rated on, so a rejected or superseded draft
+# claims nothing and a retried approval cannot claim twice).
+BILLED_TIME_IDS_SQL = """
+  SELECT DISTINCT t ->> 'id' AS id
+  FROM invoices i CROSS JOIN LATERAL jsonb_array_elements(i.inputs -> 'time_entries') AS t
+  WHERE i.status = 'approved'
+"""
+
+_UNBILLED = text(
+    """
+    WITH billed AS MATERIALIZED ("""
+    + BILLED_TIME_IDS_SQL
+    + """ AND i.client_id = :client_id)
+    SELECT e.id, e.person_id, e.role, p.code AS project, ph.code AS phase, e.work_date, e.minutes, e.billable,
+           pe.name AS person_name, (ts.decided_at AT TIME ZONE c.timezone)::date AS approved_on
+    FROM time_entries e
+    JOIN projects p ON p.id = e.project_id
+    JOIN clients c ON c.id = p.client_id
+    JOIN people pe ON pe.id = e.person_id
+    LEFT JOIN project_phases ph ON ph.id = e.phase_id
+    LEFT JOIN timesheets ts ON ts.person_id = e.person_id
+                           AND ts.week_start = e.work_date - (extract(isodow FROM e.work_date)::int - 1)
+    WHERE p.client_id = :client_id AND e.status = 'approved'
+      AND e.work_date >= :start AND e.work_date <= :end
+      AND NOT EXISTS (SELECT 1 FROM billed b WHERE b.id = e.id::text)
+    ORDER BY e.work_date, p.code, e.id
+    """
+)
+
+
+async def unbilled_approved_time(
+    session: AsyncSession, client_id: uuid.UUID, start_date: date, end_date: date
+) -> list[ApprovedTime]:
+    """Approved time of ``client_id``'s projects dated ``start_date``..``end_date`` that no approved invoice has
+    billed yet — what the next invoice must bill.
+
+    Unlike :func:`approved_time` (one period's dates), this includes time dated in periods that were already
+    invoiced when its timesheet was approved: billing puts it on a late line of the next invoice. Each row
+    carries ``approved_on``, the client-local date its week was approved, for that line's label.
+    """
+    rows = await session.execute(_UNBILLED, {"client_id": client_id, "start": start_date, "end": end_date})
+    return [
+        ApprovedTime(
+            id=str(r.id),
+            person=str(r.person_id),
+            role=r.role,
+            project=r.project,
+            phase=r.phase,
+            work_date=r.work_date,
+            minutes=r.minutes,
+            billable=r.billable,
+            person_name=r.person_name,
+            approved_on=r.approved_on,
+        )
+        for r in rows
+    ]
+
+
+class ClaimProblem(msgspec.Struct, frozen=True, kw_only=True):
+    entry_id: str
+    reason: str
+
+
+_CLAIM_CHECK = text(
+    """
+    WITH billed AS MATERIALIZED (
+      SELECT t ->> 'id' AS id, i.id AS invoice_id, i.number
+      FROM invoices i CROSS JOIN LATERAL jsonb_array_elements(i.inputs -> 'time_entries') AS t
+      WHERE i.status = 'approved' AND i.client_id = :client_id AND i.id <> :invoice_id
+    ),
+    wanted AS (SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:minutes AS numeric[])) AS w(id, minutes))
+    SELECT w.id, w.minutes AS billed_minutes, e.status, e.minutes, b.number
+    FROM wanted w
+    LEFT JOIN time_entries e ON e.id::text = w.id
+    LEFT JOIN billed b ON b.id = w.id
+    WHERE e.id IS NULL OR e.status <> 'approved' OR e.minutes <> w.minutes OR b.id IS NOT NULL
+    ORDER BY w.id
+    """
+)
+
+
+async def claim_problems(
+    session: AsyncSession,
+    *,
+    client_id: uuid.UUID,
+    invoice_id: uuid.UUID,
+    entries: list[tuple[str, Decimal]],
+) -> list[ClaimProblem]:
+    """Why an invoice rated on ``entries`` (id, minutes) may not be approved as it stands: an entry another
+    approved invoice already billed, or one deleted, reopened or changed since the draft was rated.
+
+    Approving then would bill an hour twice or bill hours that are not (or no longer) approved; the caller
+    refuses, and a redraft gathers the time as it is now. Run under a lock on the invoice row.
+    """
+    if not entries:
+        return []
+    rows = await session.execute(
+        _CLAIM_CHECK,
+        {
+            "client_id": client_id,
+            "invoice_id": invoice_id,
+            "ids": [e for e, _ in entries],
+            "minutes": [m for _, m in entries],
+        },
+    )
+    problems = []
+    for r in rows:
+        if r.number is not None:
+            reason = f"already billed on invoice {r.number}"
+        elif r.status is None:
+            reason = "deleted since the draft"
+        elif r.status != "approved":
+            reason = f"{r.status} since the draft (its timesheet was reopened or rejected)"
+        else:
+            reason = f"changed since the draft ({r.billed_minutes} -> {r.minutes} minutes)"
+        problems.append(ClaimProblem(entry_id=r.id, reason=reason))
+    return problems

@@ -22,6 +22,7 @@ REVENUE_ACCOUNTS: dict[RevenueAccount, str] = {
     RevenueAccount.DISCOUNTS: "Income:Discounts",
     RevenueAccount.PREPAID_CREDITS: "Liabilities:Prepaid-Credits",
     RevenueAccount.ADJUSTMENTS: "Income:Adjustments",
+    RevenueAccount.REIMBURSABLE_EXPENSES: "Income:Reimbursable-Expenses",
 }
 OPEN_DATE = date(2000, 1, 1)
 
@@ -75,7 +76,8 @@ def transaction_text(invoice: LedgerInvoice) -> str:
         f"{_quote(f'Invoice {invoice.number} ({invoice.period})')} #invoice",
         f"  invoice_id: {_quote(invoice.invoice_id)}",
         f"  invoice_number: {_quote(invoice.number)}",
-        f"  {receivable_account(invoice.client_key)}  {invoice.total} {invoice.currency}",
+        f"  {receivable_account(invoice.client_key)}  {invoice.total:f} {invoice.currency}",
     ]
-    lines += [f"  {account}  {amount} {invoice.currency}" for account, amount in by_account.items() if amount]
+    # ``:f``: plain fixed-point (a yen total of Decimal("8.5E+5") is 850000; beancount reads no exponents)
+    lines += [f"  {account}  {amount:f} {invoice.currency}" for account, amount in by_account.items() if amount]
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ KIND_ACCOUNTS: dict[str, RevenueAccount] = {
     "discount": RevenueAccount.DISCOUNTS,
     "credit": RevenueAccount.PREPAID_CREDITS,
     "adjustment": RevenueAccount.ADJUSTMENTS,
+    "expenses": RevenueAccount.REIMBURSABLE_EXPENSES,
 }
 
 

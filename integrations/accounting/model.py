@@ -20,6 +20,7 @@ class RevenueAccount(StrEnum):
     DISCOUNTS = "discounts"
     PREPAID_CREDITS = "prepaid_credits"
     ADJUSTMENTS = "adjustments"
+    REIMBURSABLE_EXPENSES = "reimbursable_expenses"  # re-billed expenses, passed through at their billable amount
 
 
 class LedgerLine(msgspec.Struct, frozen=True):

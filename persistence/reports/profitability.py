@@ -1,8 +1,13 @@
 """Profitability of projects and clients for a period: two aggregate queries, then ``insights``.
 
-Time is aggregated in PostgreSQL per (project, cost currency, bill currency, locked?) — a few rows per
+Time is aggregated in PostgreSQL per (project, cost currency, bill currency, invoiced?) — a few rows per
 project whatever the number of entries — with ``Σ minutes × rate`` kept exact; expenses likewise. The
 report is computed over the entries' local work dates and the expenses' ``spent_on`` in ``[start, end]``.
+
+An entry or expense is *invoiced* when an approved invoice billed it (it is in that invoice's stored inputs),
+not when its date falls in a locked period: time or an expense approved after its period was invoiced stays
+WIP until the next invoice bills it on a late line, and an expense in another currency than its contract's
+(never billed) stays WIP.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from insights import profitability
 from insights.money import SIXTY, add_to
+from persistence.expense_store import BILLED_EXPENSE_IDS_SQL
 from persistence.reports.seams import ai_inference_cost, invoiced_revenue
-from persistence.time_store import LOCKED_DATES_TABLE
+from persistence.time_store import BILLED_TIME_IDS_SQL
 
 _FILTERS = """
   AND (CAST(:client_id AS uuid) IS NULL OR p.client_id = CAST(:client_id AS uuid))
@@ -27,7 +33,7 @@ _FILTERS = """
 
 TIME_SQL = (
     """
-SELECT e.project_id, e.cost_currency, e.bill_currency, (ld.client_id IS NOT NULL) AS locked,
+SELECT e.project_id, e.cost_currency, e.bill_currency, (b.id IS NOT NULL) AS locked,
        sum(e.minutes) AS minutes,
        coalesce(sum(e.minutes) FILTER (WHERE e.billable), 0) AS billable_minutes,
        coalesce(sum(e.minutes) FILTER (WHERE e.billable AND e.bill_rate IS NULL), 0) AS unpriced_minutes,
@@ -35,9 +41,9 @@ SELECT e.project_id, e.cost_currency, e.bill_currency, (ld.client_id IS NOT NULL
        coalesce(sum(e.minutes * e.bill_rate) FILTER (WHERE e.billable), 0) AS value_x60
 FROM time_entries e
 JOIN projects p ON p.id = e.project_id
-LEFT JOIN """
-    + LOCKED_DATES_TABLE
-    + """ ld ON ld.client_id = p.client_id AND ld.day = e.work_date
+LEFT JOIN ("""
+    + BILLED_TIME_IDS_SQL
+    + """) b ON b.id = e.id::text
 WHERE e.work_date >= :start AND e.work_date <= :end
 """
     + _FILTERS
@@ -46,14 +52,14 @@ WHERE e.work_date >= :start AND e.work_date <= :end
 
 EXPENSE_SQL = (
     """
-SELECT x.project_id, x.currency, (ld.client_id IS NOT NULL) AS locked,
+SELECT x.project_id, x.currency, (b.id IS NOT NULL) AS locked,
        coalesce(sum(x.amount) FILTER (WHERE x.status <> 'rejected'), 0) AS cost,
        coalesce(sum(x.billable_amount) FILTER (WHERE x.status = 'approved' AND x.billable), 0) AS rebill
 FROM expenses x
 JOIN projects p ON p.id = x.project_id
-LEFT JOIN """
-    + LOCKED_DATES_TABLE
-    + """ ld ON ld.client_id = p.client_id AND ld.day = x.spent_on
+LEFT JOIN ("""
+    + BILLED_EXPENSE_IDS_SQL
+    + """) b ON b.id = x.id::text
 WHERE x.spent_on >= :start AND x.spent_on <= :end
 """
     + _FILTERS
@@ -115,8 +121,8 @@ async def gather(
     sources = {
         "invoiced": invoiced.source,
         "ai_cost": ai.source,
-        "wip": "billable time x bill rate snapshotted from the rate card + approved re-billed expenses, "
-        "in periods no approved invoice has locked",
+        "wip": "billable time no approved invoice has billed yet x bill rate snapshotted from the rate card "
+        "+ approved re-billed expenses no approved invoice has billed yet",
         "staff_cost": "time x cost rate snapshotted from the person when the entry was written",
     }
 

@@ -1,7 +1,8 @@
 """Where revenue from invoices (issue 6) and AI inference cost (issue 5) enter profitability.
 
 * :func:`invoiced_revenue` — approved invoices' project-attributed lines
-  (``persistence.invoice_store.invoiced_by_project``); with it, only unlocked periods count as WIP.
+  (``persistence.invoice_store.invoiced_by_project``); with it, only time no approved invoice has billed
+  counts as WIP.
 * :func:`ai_inference_cost` — metered provider cost per client (``persistence.usage_store.provider_cost``);
   usage names a client, not a project, so it is counted on the client row.
 """

@@ -125,7 +125,7 @@ def test_time_approved_late_for_an_earlier_period_is_billed_with_a_note() -> Non
     assert amounts(d) == {}  # before the contract started: not billed
     _, s1 = rate_time([])
     d2, _ = rate_time([entry("late", "60", date(2025, 1, 30))], state=s1, period="2025-02")
-    assert amounts(d2) == {"services|Q||p-1|2025-01-16|120.00": "120.00"}
+    assert amounts(d2) == {"late|2025-01|services|Q||p-1|2025-01-16|120.00": "120.00"}
     assert "time_from_earlier_period" in {n.code for n in d2.notes}
 
 
