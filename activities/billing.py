@@ -21,16 +21,20 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import billing
+from activities.data_errors import data_errors_not_retried
 from activities.liveness import heartbeating
+from core import plain_decimal
 from core.ids import new_id
 from core.settings import Settings
 from integrations.accounting.beancount_ledger import BeancountLedger, LedgerCheckError
 from integrations.accounting.mapping import ledger_invoice
-from persistence import audit
+from persistence import audit, finance_events
 from persistence.billing_inputs import ContractNotFound, decode_terms, gather
 from persistence.billing_locks import lock_period
 from persistence.db import tenant_session
+from persistence.expense_store import expense_claim_problems
 from persistence.models import Client, Contract, Invoice, LedgerPosting, Notification
+from persistence.time_store import claim_problems
 from workflows import names
 from workflows.inputs import (
     Amendment,
@@ -48,7 +52,10 @@ from workflows.inputs import (
 )
 
 WORKFLOW_ACTOR = audit.Actor(type="workflow", id="billing-cycle")
-_plain = msgspec.json.Encoder(decimal_format="string")
+# With the cycle's 1 s, doubling retry interval, six attempts wait about half a minute for the creating
+# request to commit.
+CONTRACT_VISIBLE_ATTEMPTS = 6
+_plain = plain_decimal.Encoder()  # Decimals in plain fixed-point form
 
 
 def builtins(value: Any) -> Any:
@@ -60,6 +67,11 @@ def _uuid(value: str) -> uuid.UUID:
     return uuid.UUID(value)
 
 
+def _user_id(value: str | None) -> uuid.UUID | None:
+    """The acting person carried by a decision or amendment (None: a service key, or an old history)."""
+    return uuid.UUID(value) if value else None
+
+
 class BillingActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
@@ -68,6 +80,7 @@ class BillingActivities:
     # ---- gathering and drafting ----------------------------------------------------------------
     @activity.defn(name=names.GATHER_CYCLE_INPUTS)
     @heartbeating
+    @data_errors_not_retried
     async def gather_cycle_inputs(self, inp: CycleInput) -> CycleGathered:
         async with tenant_session(self.sessionmaker, _uuid(inp.org_id)) as session:
             try:
@@ -79,7 +92,13 @@ class BillingActivities:
                     terminated_on=inp.terminated_on,
                 )
             except ContractNotFound as exc:
-                raise ApplicationError(f"contract {exc} not found", type="NotFound", non_retryable=True) from exc
+                # The API starts the engagement inside the request that creates the contract, so a first cycle
+                # due at once can gather before that transaction commits: retry a few times before giving up.
+                raise ApplicationError(
+                    f"contract {exc} not found",
+                    type="NotFound",
+                    non_retryable=activity.info().attempt >= CONTRACT_VISIBLE_ATTEMPTS,
+                ) from exc
         return CycleGathered(
             terms=gathered.terms,
             inputs=gathered.inputs,
@@ -90,6 +109,7 @@ class BillingActivities:
 
     @activity.defn(name=names.FILE_DRAFT_INVOICE)
     @heartbeating
+    @data_errors_not_retried
     async def file_draft_invoice(self, w: DraftWrite, inp: CycleInput) -> FiledDraft:
         """Write the draft (idempotent), reconcile it against the live view, and tell finance — one activity,
         so a month close costs two activity round trips per contract, not four."""
@@ -160,6 +180,7 @@ class BillingActivities:
                     after={"period": w.period, "revision": revision, "total": str(w.draft.total)},
                     detail={"workflow_id": w.workflow_id},
                 )
+                await finance_events.emit_invoice_event(session, org_id, finance_events.INVOICE_DRAFTED, row.id)
         return InvoiceRef(invoice_id=str(row.id), status=row.status, revision=row.revision)
 
     async def _next_revision(self, session: AsyncSession, w: DraftWrite) -> int:
@@ -257,6 +278,7 @@ class BillingActivities:
     # ---- decisions ---------------------------------------------------------------------------------
     @activity.defn(name=names.RECORD_DECISION)
     @heartbeating
+    @data_errors_not_retried
     async def record_invoice_decision(self, rec: DecisionRecord) -> DecisionOutcome:
         org_id = _uuid(rec.org_id)
         async with tenant_session(self.sessionmaker, org_id) as session:
@@ -302,7 +324,9 @@ class BillingActivities:
             await audit.record(
                 session,
                 org_id=org_id,
-                actor=audit.Actor(type="api_key", id=rec.actor_id, role=rec.actor_role),
+                actor=audit.Actor(
+                    type=rec.actor_type, id=rec.actor_id, user_id=_user_id(rec.actor_user_id), role=rec.actor_role
+                ),
                 action=f"invoice.{rec.action}",
                 entity_type="invoice",
                 entity_id=invoice.id,
@@ -310,6 +334,9 @@ class BillingActivities:
                 after={"status": invoice.status, "total": str(invoice.total), "number": invoice.number},
                 detail={"reason": rec.reason} if rec.reason else None,
             )
+            announced = {"approve": finance_events.INVOICE_APPROVED, "reject": finance_events.INVOICE_REJECTED}
+            if rec.action in announced:
+                await finance_events.emit_invoice_event(session, org_id, announced[rec.action], invoice.id)
             return DecisionOutcome(
                 invoice_id=str(invoice.id), status=invoice.status, number=invoice.number, total=invoice.total
             )
@@ -333,6 +360,7 @@ class BillingActivities:
 
     async def _approve(self, session: AsyncSession, invoice: Invoice, rec: DecisionRecord, now: datetime) -> None:
         """Number (gapless: the counter moves in this same transaction), lock the period, queue the sync."""
+        await self._check_time_claim(session, invoice)
         year = (rec.issue_date or now.date()).year
         number = (
             await session.execute(
@@ -363,9 +391,39 @@ class BillingActivities:
             .on_conflict_do_nothing(index_elements=["org_id", "invoice_id", "target"])
         )
 
+    @staticmethod
+    async def _check_time_claim(session: AsyncSession, invoice: Invoice) -> None:
+        """Approving claims the time entries and expenses the draft was rated on (billed = on an approved
+        invoice's inputs): refuse when one is already billed elsewhere or changed since, so no hour or expense
+        is billed twice or wrongly."""
+        entries = [
+            (str(e.get("id")), Decimal(str(e.get("minutes"))))
+            for e in (invoice.inputs or {}).get("time_entries", [])
+        ]
+        problems = await claim_problems(session, client_id=invoice.client_id, invoice_id=invoice.id, entries=entries)
+        # Expenses likewise, those in the invoice's currency (one in another currency is listed, not billed).
+        expenses = [
+            (str(x.get("id")), Decimal(str(x.get("amount"))))
+            for x in (invoice.inputs or {}).get("expenses", [])
+            if x.get("currency") == invoice.currency
+        ]
+        expense_problems = await expense_claim_problems(
+            session, client_id=invoice.client_id, invoice_id=invoice.id, expenses=expenses
+        )
+        if problems or expense_problems:
+            reasons = [f"time entry {p.entry_id}: {p.reason}" for p in problems]
+            reasons += [f"expense {p.expense_id}: {p.reason}" for p in expense_problems]
+            listed = "; ".join(reasons[:20])
+            raise ApplicationError(
+                f"the time or expenses this draft bills changed since it was rated ({listed}); reject it and redraft",
+                type="Conflict",
+                non_retryable=True,
+            )
+
     # ---- notifications, contracts ------------------------------------------------------------------
     @activity.defn(name=names.NOTIFY)
     @heartbeating
+    @data_errors_not_retried
     async def notify(self, req: NotifyRequest) -> None:
         """Keyed on the workflow's activity id, so a retried activity does not notify twice."""
         info = activity.info()
@@ -392,6 +450,7 @@ class BillingActivities:
 
     @activity.defn(name=names.STORE_AMENDMENT)
     @heartbeating
+    @data_errors_not_retried
     async def store_amendment(
         self, org_id: str, contract_id: str, effective_from: str, amendment: Amendment
     ) -> AmendmentStored:
@@ -415,7 +474,12 @@ class BillingActivities:
             await audit.record(
                 session,
                 org_id=_uuid(org_id),
-                actor=audit.Actor(type="api_key", id=amendment.actor_id, role=amendment.actor_role),
+                actor=audit.Actor(
+                    type=amendment.actor_type,
+                    id=amendment.actor_id,
+                    user_id=_user_id(amendment.actor_user_id),
+                    role=amendment.actor_role,
+                ),
                 action="contract.amend",
                 entity_type="contract",
                 entity_id=contract.id,
@@ -426,9 +490,12 @@ class BillingActivities:
 
     @activity.defn(name=names.SET_CONTRACT_STATUS)
     @heartbeating
+    @data_errors_not_retried
     async def set_contract_status(self, org_id: str, contract_id: str, status: str) -> None:
         async with tenant_session(self.sessionmaker, _uuid(org_id)) as session:
             await session.execute(update(Contract).where(Contract.id == _uuid(contract_id)).values(status=status))
+            if status == "terminated":
+                await finance_events.emit_contract_terminated(session, _uuid(org_id), _uuid(contract_id))
 
     # ---- ledger ------------------------------------------------------------------------------------
     def ledger_path(self, org_id: str) -> Any:
@@ -436,6 +503,7 @@ class BillingActivities:
 
     @activity.defn(name=names.POST_TO_LEDGER)
     @heartbeating
+    @data_errors_not_retried
     async def post_invoice_to_ledger(self, inp: LedgerSyncInput) -> str:
         org_id = _uuid(inp.org_id)
         async with tenant_session(self.sessionmaker, org_id) as session:
@@ -480,10 +548,14 @@ class BillingActivities:
                 entity_id=inp.invoice_id,
                 detail={"target": inp.target, "already_posted": result.already_posted},
             )
+            await finance_events.emit_invoice_event(
+                session, org_id, finance_events.INVOICE_POSTED, _uuid(inp.invoice_id), ledger_reference=result.reference
+            )
         return result.reference
 
     @activity.defn(name=names.MARK_LEDGER_FAILED)
     @heartbeating
+    @data_errors_not_retried
     async def mark_ledger_sync_failed(self, inp: LedgerSyncInput, error: str) -> None:
         async with tenant_session(self.sessionmaker, _uuid(inp.org_id)) as session:
             await session.execute(

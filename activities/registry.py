@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.billing import BillingActivities
 from activities.capacity import CapacityActivities
+from activities.credits import CreditActivities
 from activities.maintenance import MaintenanceActivities
 from activities.metering import MeteringActivities
 from core.settings import Settings
@@ -19,4 +20,5 @@ def build_activities(*, sessionmaker: async_sessionmaker[AsyncSession], settings
     billing = BillingActivities(sessionmaker, settings)
     metering = MeteringActivities(sessionmaker, settings)
     capacity = CapacityActivities(sessionmaker, settings)
-    return [maintenance.purge_idempotency_keys, *billing.all(), *metering.all(), *capacity.all()]
+    credits = CreditActivities(sessionmaker, settings)
+    return [maintenance.purge_idempotency_keys, *billing.all(), *metering.all(), *capacity.all(), *credits.all()]

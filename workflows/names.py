@@ -20,6 +20,9 @@ WEBHOOK_DELIVERY_WORKFLOW = "WebhookDelivery"
 COMPACT_USAGE = "compact_usage"
 DELIVER_WEBHOOK = "deliver_webhook"
 FAIL_WEBHOOK_DELIVERY = "fail_webhook_delivery"
+# Issue 13: folding apart from delivery; "compact_usage" stays only for metering runs started before it.
+FOLD_USAGE = "fold_usage"
+DISPATCH_WEBHOOKS = "dispatch_webhook_deliveries"
 
 
 def webhook_delivery_id(delivery_id: str) -> str:
@@ -38,6 +41,15 @@ NOTIFY = "notify"
 STORE_AMENDMENT = "store_amendment"
 SET_CONTRACT_STATUS = "set_contract_status"
 POST_TO_LEDGER = "post_invoice_to_ledger"
+
+# Prepaid credit grants on live contracts (issue 14): each grant is booked once as a liability.
+CREDIT_GRANT_LEDGER_WORKFLOW = "CreditGrantLedger"
+POST_CREDIT_GRANT = "post_credit_grant_to_ledger"
+MARK_CREDIT_GRANT_FAILED = "mark_credit_grant_ledger_failed"
+
+
+def credit_grant_ledger_id(org_id: str, grant_id: str) -> str:
+    return f"credit-grant-ledger/{org_id}/{grant_id}"
 MARK_LEDGER_FAILED = "mark_ledger_sync_failed"
 
 # Updates and signals

@@ -6,6 +6,7 @@ from typing import Any
 
 from workflows.billing_cycle import BillingCycleWorkflow
 from workflows.capacity import CapacityPlanWorkflow
+from workflows.credit_ledger import CreditGrantLedgerWorkflow
 from workflows.engagement import EngagementWorkflow
 from workflows.ledger_sync import LedgerSyncWorkflow
 from workflows.maintenance import MaintenanceWorkflow
@@ -14,3 +15,4 @@ from workflows.metering import MeteringWorkflow, WebhookDeliveryWorkflow
 WORKFLOWS: list[Any] = [MaintenanceWorkflow, EngagementWorkflow, BillingCycleWorkflow, LedgerSyncWorkflow]
 WORKFLOWS += [MeteringWorkflow, WebhookDeliveryWorkflow]
 WORKFLOWS += [CapacityPlanWorkflow]
+WORKFLOWS += [CreditGrantLedgerWorkflow]

@@ -87,6 +87,17 @@ class ContractOut(msgspec.Struct):
     ] = None
 
 
+class ContractWarning(msgspec.Struct):
+    pointer: str
+    detail: str
+
+
+class ContractCreated(ContractOut):
+    # Valid terms whose consequence finance should see before signing (e.g. an annual cap below the monthly
+    # minimums it contains), each saying what will happen.
+    warnings: list[ContractWarning] = []
+
+
 class VersionOut(msgspec.Struct):
     effective_from: str
     label: str
@@ -145,7 +156,7 @@ async def list_contracts(
     status_code=201,
     summary="Create a contract and start its engagement workflow",
 )
-async def create_contract(ctx: Ctx, data: ContractCreate) -> Response[ContractOut]:
+async def create_contract(ctx: Ctx, data: ContractCreate) -> Response[ContractCreated]:
     client = await get_row(ctx, Client, data.client_id, "client")
     terms, errors = _terms_problems(data.terms, client, data.code)
     if errors or terms is None:
@@ -170,7 +181,11 @@ async def create_contract(ctx: Ctx, data: ContractCreate) -> Response[ContractOu
             terms_versions=row.terms_versions,
             config=data.config,
         )
-        return 201, to_out(row, ContractOut), {"Location": f"/v1/contracts/{row.id}"}
+        warnings = [
+            ContractWarning(pointer="/terms" + w.path, detail=w.message) for w in billing.contract_warnings(terms)
+        ]
+        created = ContractCreated(**msgspec.structs.asdict(to_out(row, ContractOut)), warnings=warnings)
+        return 201, created, {"Location": f"/v1/contracts/{row.id}"}
 
     return await idempotent_create(ctx, create)  # type: ignore[return-value]
 
@@ -221,7 +236,13 @@ async def amend_contract(ctx: Ctx, contract_id: uuid.UUID, data: AmendmentCreate
         ctx,
         row.workflow_id,
         names.UPDATE_AMEND,
-        Amendment(version=version, actor_id=str(ctx.principal.key_id), actor_role=ctx.principal.role.value),
+        Amendment(
+            version=version,
+            actor_id=str(ctx.principal.key_id),
+            actor_role=ctx.principal.role.value,
+            actor_type=ctx.principal.actor.type,
+            actor_user_id=str(ctx.principal.user_id) if ctx.principal.user_id else None,
+        ),
         result_type=AmendmentStored,
     )
     return stored

@@ -24,14 +24,23 @@ from api.problems import FieldError, ValidationFailed
 from api.resources import create_row, delete_row, get_row, list_page, patch_row, read_response, state_of, to_out
 from core import webhook_signature, webhook_targets
 from core.ids import new_id
+from persistence.finance_events import FINANCE_EVENTS
 from persistence.metering_jobs import BUDGET_EVENT, WebhookEvent, enqueue_event
 from persistence.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from workflows.names import WEBHOOK_DELIVERY_WORKFLOW, webhook_delivery_id
 
 TEST_EVENT = "webhook.test"
-EVENT_TYPES = (BUDGET_EVENT, TEST_EVENT)
+EVENT_TYPES = (BUDGET_EVENT, TEST_EVENT, *FINANCE_EVENTS)
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/$.?#][^\s]*$", max_length=2000)]
-EventType = Literal["budget.threshold_reached", "webhook.test"]
+EventType = Literal[
+    "budget.threshold_reached",
+    "webhook.test",
+    "invoice.drafted",
+    "invoice.approved",
+    "invoice.rejected",
+    "invoice.posted",
+    "contract.terminated",
+]
 
 
 class EndpointCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -19,6 +19,10 @@ CONTRACT_ROUTES = [
     ("POST", "/v1/contracts/{contract_id}/resume", None),
     ("POST", "/v1/contracts/{contract_id}/terminate", {"effective_on": "2099-12-01", "reason": "x"}),
     ("POST", "/v1/contracts/{contract_id}/milestone-acceptances", {"id": "m", "accepted_on": "2099-12-01"}),
+    ("POST", "/v1/contracts/{contract_id}/simulations", {"version": {}}),
+    ("GET", "/v1/contracts/{contract_id}/credits", None),
+    ("POST", "/v1/contracts/{contract_id}/credits", {"id": "c", "amount": "1.00", "currency": "USD"}),
+    ("GET", "/v1/contracts/{contract_id}/credits/{grant_id}", None),
 ]
 INVOICE_ROUTES = [
     ("GET", "/v1/invoices/{invoice_id}", None),
@@ -46,7 +50,13 @@ async def theirs(stack, sessionmaker):
     )
     contract_id = created.json()["id"]
     invoice = (await eventually(lambda: drafts(stack.client, other, contract_id), timeout=60))[0]
-    return {"contract_id": contract_id, "invoice_id": invoice["id"]}
+    grant = await stack.client.post(
+        f"/v1/contracts/{contract_id}/credits",
+        json={"id": "theirs", "amount": "10.00", "currency": "USD"},
+        headers=other.headers(Role.FINANCE),
+    )
+    assert grant.status_code == 201, grant.text
+    return {"contract_id": contract_id, "invoice_id": invoice["id"], "grant_id": grant.json()["id"]}
 
 
 @pytest.mark.parametrize(("method", "path", "body"), CONTRACT_ROUTES + INVOICE_ROUTES)
@@ -55,6 +65,18 @@ async def test_another_orgs_contract_and_invoice_ids_answer_404(stack, org, thei
     response = await stack.client.request(method, url, json=body, headers=org.headers(Role.OWNER))
     assert response.status_code == 404, (method, url, response.text)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_another_orgs_credit_grant_is_not_found_under_ones_own_contract(stack, org, theirs) -> None:
+    client_id = await make_client(stack.client, org)
+    mine = await stack.client.post(
+        "/v1/contracts",
+        json={"client_id": client_id, "code": "MINE-GRANT", "name": "x", "terms": RETAINER_TERMS, "config": FAST},
+        headers=org.headers(Role.FINANCE),
+    )
+    url = f"/v1/contracts/{mine.json()['id']}/credits/{theirs['grant_id']}"
+    response = await stack.client.get(url, headers=org.headers(Role.OWNER))
+    assert response.status_code == 404, response.text
 
 
 async def test_lists_do_not_show_another_orgs_contracts_or_invoices(stack, org, theirs) -> None:

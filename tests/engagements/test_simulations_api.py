@@ -109,3 +109,32 @@ async def test_simulation_refuses_a_threshold_that_is_not_a_percentage(stack, or
         )
         assert answer.status_code == 422, (bad, answer.text)
         assert answer.json()["errors"][0]["pointer"] == "/threshold_percent"
+
+
+async def test_creating_a_contract_with_a_cap_below_its_minimums_answers_201_with_the_warning(stack, org) -> None:
+    client_id = await make_client(stack.client, org)
+    start = period(0)
+    terms = {
+        "start_date": f"{start}-01",
+        "meters": [{"id": "calls", "event_type": "com.example.call", "aggregation": "count"}],
+        "versions": [
+            {
+                "effective_from": start,
+                "usage_charges": [
+                    {"id": "calls", "meter": "calls", "pricing": {"model": "per_unit", "unit_price": "1.00"}}
+                ],
+                "minimums": [{"id": "floor", "amount": "1000.00"}],
+                "annual_caps": [{"id": "ceiling", "amount": "10500.00"}],
+            }
+        ],
+    }
+    created = await stack.client.post(
+        "/v1/contracts",
+        json={"client_id": client_id, "code": "FLOOR", "name": "Floor and ceiling", "terms": terms},
+        headers=org.headers(Role.FINANCE),
+    )
+    assert created.status_code == 201, created.text
+    [warning] = created.json()["warnings"]
+    assert warning["pointer"] == "/terms/versions/0/annual_caps/0/amount"
+    assert "12 x 1000.00 = 12000.00" in warning["detail"]
+    assert "cap_prevails" in warning["detail"]

@@ -92,7 +92,9 @@ COVERED_ELSEWHERE = {
     "endpoint_id": "tests/metering/test_isolation.py",
     "contract_id": "tests/engagements/test_isolation.py",
     "invoice_id": "tests/engagements/test_isolation.py",
+    "grant_id": "tests/engagements/test_isolation.py",
     "plan_id": "tests/capacity/test_isolation.py",
+    "invite_id": "tests/identity/test_isolation.py",
 }
 
 
