@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from cli.billing import app as billing_app
+from cli.org import app as org_app
 from cli.plan import plan as plan_command
 from cli.secrets import app as secrets_app
 from core.logging import configure_logging
@@ -28,6 +29,7 @@ apikey_app = typer.Typer(help="Issue API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(billing_app, name="billing", help="Preview, simulate and validate contract billing (pure engine).")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(org_app, name="org")
 app.command("plan")(plan_command)
 console = Console()
 
@@ -55,9 +57,7 @@ def migrate(
         migrations.downgrade(admin_url, revision)
         console.print(f"downgraded to {revision}")
         return
-    prepare_database(admin_url)
-    if revision != "head":
-        migrations.upgrade(admin_url, revision)
+    prepare_database(admin_url, revision)
     console.print(f"database at {revision}")
 
 
@@ -175,10 +175,14 @@ def apikey_create(
     client: Annotated[str | None, typer.Option(help="Client external key (client_viewer keys only).")] = None,
 ) -> None:
     """Issue an API key for an org and print the token (shown once)."""
-    from cli.apikeys import create_key_for_org
+    from cli.apikeys import CliError, create_key_for_org
 
-    token = asyncio.run(create_key_for_org(load_settings(), org, role.value, name, scope or ["read", "write"], client))
-    console.print(token)
+    try:
+        token = create_key_for_org(load_settings(), org, role.value, name, scope or ["read", "write"], client)
+    except CliError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    print(token)  # plain: a token must never be wrapped or styled
 
 
 def main() -> None:

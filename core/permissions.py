@@ -45,6 +45,9 @@ PERMISSIONS: Final[dict[str, tuple[frozenset[Role], Scope]]] = {
     "api_keys.read": (MANAGERS, Scope.READ),
     "api_keys.write": (MANAGERS, Scope.WRITE),
     "audit.read": (FINANCE, Scope.READ),
+    # one's own sign-in: sessions, second factor (browser sessions only; API keys get 403 in the handler)
+    "account.read": (ALL_ROLES, Scope.READ),
+    "account.write": (ALL_ROLES, Scope.WRITE),
     # clients, sites, projects, people
     "clients.read": (ALL_ROLES, Scope.READ),
     "clients.write": (FINANCE | {Role.DELIVERY_LEAD}, Scope.WRITE),
@@ -100,6 +103,10 @@ PERMISSIONS: Final[dict[str, tuple[frozenset[Role], Scope]]] = {
 }
 
 DEFAULT_SCOPES: Final = (Scope.READ, Scope.WRITE)
+
+STEP_UP_ACTIONS: Final = frozenset({"invoices.approve", "credit_notes.write", "api_keys.write", "webhooks.write"})
+"""Money, keys and integrations: a browser session whose role the org holds to MFA (default owner, admin,
+finance) needs a second-factor check within the last few minutes for these (``api.sessions``)."""
 
 
 def allowed(role: Role | str, action: str) -> bool:

@@ -163,14 +163,22 @@ class OrgHandle:
     slug: str
     tokens: dict[Role, str] = field(default_factory=dict)
     client_id: uuid.UUID | None = None
+    user_ids: dict[Role, uuid.UUID] = field(default_factory=dict)
+    """The person behind each role's key: every role key is a personal key of a member with that role."""
+    service_token: str = ""
+    """A service key (owner role, all scopes, acting for nobody): it may do anything but decide on money."""
 
     def headers(self, role: Role = Role.OWNER, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}", **extra}
 
 
 async def make_org(sessionmaker: async_sessionmaker[AsyncSession], name: str = "Test Org") -> OrgHandle:
-    """A new org with a client (for the client_viewer key) and one key per role, all scopes."""
-    from persistence.models import Client
+    """A new org with a client (for the client_viewer key), one member per role with a personal key (all
+    scopes), and one service key. Personal keys, so suites that approve money act as a person, as the product
+    requires (service keys cannot approve money)."""
+    from sqlalchemy import text
+
+    from persistence.models import Client, Membership
 
     org_id = new_id()
     handle = OrgHandle(id=org_id, slug=f"org-{org_id.hex[-10:]}")
@@ -183,16 +191,32 @@ async def make_org(sessionmaker: async_sessionmaker[AsyncSession], name: str = "
         session.add(viewer_client)
         await session.flush()
         handle.client_id = viewer_client.id
+        all_scopes = [scope.value for scope in Scope]
         for role in Role:
+            client_id = viewer_client.id if role is Role.CLIENT_VIEWER else None
+            email = f"{role.value.replace('_', '-')}@{handle.slug}.test.invalid"
+            user_id = (
+                await session.execute(
+                    text("SELECT af_ensure_user(:id, :email, :name)"),
+                    {"id": new_id(), "email": email, "name": f"{role.value} of {name}"},
+                )
+            ).scalar_one()
+            session.add(Membership(org_id=org_id, user_id=user_id, role=role.value, client_id=client_id))
+            await session.flush()
             _, token = await issue_key(
                 session,
                 org_id=org_id,
                 name=f"{role.value} key",
                 role=role.value,
-                scopes=[scope.value for scope in Scope],
-                client_id=viewer_client.id if role is Role.CLIENT_VIEWER else None,
+                scopes=all_scopes,
+                client_id=client_id,
+                user_id=user_id,
             )
             handle.tokens[role] = token
+            handle.user_ids[role] = user_id
+        _, handle.service_token = await issue_key(
+            session, org_id=org_id, name="service key", role=Role.OWNER.value, scopes=all_scopes
+        )
     return handle
 
 

@@ -1,4 +1,9 @@
-"""API keys: issued once (the token is shown only in the create response), listed by prefix, revoked."""
+"""API keys: issued once (the token is shown only in the create response), listed by prefix, revoked.
+
+A key issued by a person is theirs (``user_id``): it acts as them, with at most their current role
+(``api.auth``), and dies with their membership. ``"service": true`` issues a key that acts for nobody
+(``user_id`` null), for integrations that must outlive whoever set them up.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,8 @@ class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
     role: Role
     scopes: list[Scope] = msgspec.field(default_factory=lambda: list(DEFAULT_SCOPES))
     client_id: uuid.UUID | None = None
+    service: bool = False
+    """A key that acts for nobody instead of for the person issuing it."""
 
     def problems(self) -> list[FieldError]:
         errors = []
@@ -50,6 +57,8 @@ class ApiKeyOut(msgspec.Struct):
     role: str
     scopes: list[str]
     client_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    """The person the key acts for; null for a service key."""
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
@@ -88,7 +97,7 @@ async def create_key(ctx: Ctx, data: ApiKeyCreate) -> Response[ApiKeyCreated]:
             role=data.role.value,
             scopes=sorted({scope.value for scope in data.scopes}),
             client_id=data.client_id,
-            user_id=ctx.principal.user_id,
+            user_id=None if data.service else ctx.principal.user_id,
         )
         await ctx.audit("api_key.create", "api_key", row.id, after=state_of(row, ApiKeyOut))
         return (

@@ -142,6 +142,10 @@ async def list_invoices(
 @get("/invoices/{invoice_id:uuid}", opt={"action": "invoices.read"}, summary="An invoice with lines and traces")
 async def get_invoice(ctx: Ctx, invoice_id: uuid.UUID) -> Response[InvoiceOut]:
     row = await _invoice(ctx, invoice_id)
+    from api.routes.invoice_documents import accepts_pdf, pdf_response  # the PDF module imports this one
+
+    if accepts_pdf(ctx.request):
+        return await pdf_response(ctx, row)  # type: ignore[return-value]
     await ctx.audit("invoice.read", "invoice", row.id)
     return json_response(200, _out(row), {"ETag": etag_for(row.version)})  # type: ignore[return-value]
 
@@ -161,6 +165,8 @@ def _decision(ctx: Ctx, invoice_id: uuid.UUID, reason: str, adjustments: list[Ad
         invoice_id=str(invoice_id),
         actor_id=str(ctx.principal.key_id),
         actor_role=ctx.principal.role.value,
+        actor_type=ctx.principal.actor.type,
+        actor_user_id=str(ctx.principal.user_id) if ctx.principal.user_id else None,
         reason=reason,
         adjustments=adjustments or [],
     )

@@ -1,12 +1,14 @@
 """Memberships: which users belong to the org and with which role.
 
 Escalation is closed: only an owner grants or removes the owner role, and the last owner cannot leave.
+Removing a member revokes their sessions and personal API keys in the same transaction, so both fail on
+the very next request; a role change ends their sessions too (they sign in again under the new role).
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -22,6 +24,7 @@ from api.problems import Conflict, FieldError, Forbidden, ValidationFailed, not_
 from api.resources import get_row
 from core.ids import new_id
 from core.permissions import Role
+from persistence import identity_store
 from persistence.models import Client, Membership, User
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
@@ -179,6 +182,7 @@ async def update_membership(ctx: Ctx, membership_id: uuid.UUID, data: Membership
     if new_role != membership.role:
         _guard_owner_change(ctx, new_role, membership.role)
         await _ensure_other_owner(ctx, membership)
+        await identity_store.revoke_member_sessions(ctx.session, membership.user_id, datetime.now(UTC))
     if new_client is not None and new_client != membership.client_id:
         await get_row(ctx, Client, new_client, "client")
     membership.role, membership.client_id = new_role, new_client
@@ -202,7 +206,10 @@ async def delete_membership(ctx: Ctx, membership_id: uuid.UUID) -> Response[None
     before = _state(_out(membership, user))
     await ctx.session.delete(membership)
     await ctx.session.flush()
-    await ctx.audit("membership.delete", "membership", membership_id, before=before)
+    sessions, keys = await identity_store.revoke_member_access(ctx.session, membership.user_id, datetime.now(UTC))
+    await ctx.audit(
+        "membership.delete", "membership", membership_id, before=before, detail={"sessions": sessions, "keys": keys}
+    )
     return Response(b"", status_code=204)  # type: ignore[return-value]
 
 

@@ -19,7 +19,8 @@ from api.idempotency import idempotent_create
 from api.pagination import Cursor, Limit, Page
 from api.problems import FieldError, ValidationFailed
 from api.resources import create_row, delete_row, get_row, list_page, patch_row, read_response
-from persistence.models import Client, Project
+from persistence.models import Client, Project, ProjectMember
+from persistence.project_access import person_for_user
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$", examples=["ACME-AI-01"])]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -121,7 +122,13 @@ async def create_project(ctx: Ctx, data: ProjectCreate) -> Response[ProjectOut]:
             start_date=data.start_date,
             end_date=data.end_date,
         )
-        return await create_row(ctx, row, ProjectOut, "project", location="/v1/projects")
+        created = await create_row(ctx, row, ProjectOut, "project", location="/v1/projects")
+        # Whoever creates a project manages it: a pm could otherwise not touch the project it just made.
+        person = await person_for_user(ctx.session, ctx.principal.user_id)
+        if person is not None:
+            ctx.session.add(ProjectMember(org_id=ctx.org_id, project_id=row.id, person_id=person.id, role="manager"))
+            await ctx.session.flush()
+        return created
 
     return await idempotent_create(ctx, create)  # type: ignore[return-value]
 

@@ -118,7 +118,13 @@ async def test_last_owner_cannot_be_demoted(client, org) -> None:
     )
     assert created.status_code == 201
     url = f"/v1/memberships/{created.json()['id']}"
-    demoted = await client.patch(url, json={"role": "admin"}, headers=org.headers())
+    # The fixture's owner key belongs to an owner member too, so the boss is not the last owner...
+    assert (await client.patch(url, json={"role": "admin"}, headers=org.headers())).status_code == 200
+    members = (await client.get("/v1/memberships", headers=org.headers())).json()["items"]
+    (fixture_owner,) = [m for m in members if m["user_id"] == str(org.user_ids[Role.OWNER])]
+    # ...but the fixture's owner now is.
+    last = f"/v1/memberships/{fixture_owner['id']}"
+    demoted = await client.patch(last, json={"role": "admin"}, headers=org.headers())
     assert demoted.status_code == 409
     by_admin = await client.post(
         "/v1/memberships",

@@ -1,0 +1,110 @@
+"""``agencyflow org create``: a new organisation and a one-time invite link for its owner.
+
+The org is written under its own row-level security (the app role, bound to the new org's id), exactly as
+``POST /v1/platform/orgs`` does, through ``persistence.identity_store``. The invite is mailed (SMTP, or the
+outbox when ``AGENCYFLOW_SMTP_URL`` is unset) and its link printed, since whoever runs the command is the
+one setting the agency up. Synchronous on the outside for the reason ``cli.apikeys`` gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import IntegrityError
+
+from cli.apikeys import CliError
+from cli.database import prepare_database, start_postgres
+from core.ids import new_id
+from core.settings import Settings, load_settings
+from identity.mailer import Mailer, MailError
+from identity.messages import invite_link, invite_mail
+from persistence import audit
+from persistence import identity_store as store
+from persistence.db import make_engine, make_sessionmaker, sqlstate, tenant_session
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class CreatedOrg:
+    org_id: str
+    slug: str
+    invite_url: str
+    mailed: str
+    """Where the invite went: ``smtp`` or the outbox file's path."""
+
+
+def create_org(settings: Settings, *, name: str, slug: str, owner_email: str) -> CreatedOrg:
+    if not name.strip() or len(name) > 200:
+        raise CliError("--name must be 1 to 200 characters")
+    if not SLUG.fullmatch(slug):
+        raise CliError("--slug must be lower-case letters, digits and dashes (at most 63), e.g. acme-labs")
+    if not EMAIL.fullmatch(owner_email) or len(owner_email) > 320:
+        raise CliError(f"--owner-email {owner_email!r} is not an email address")
+    admin_url, _ = start_postgres(settings)
+    app_url = prepare_database(admin_url)
+    return asyncio.run(_create(settings, app_url, name.strip(), slug, owner_email))
+
+
+async def _create(settings: Settings, app_url: str, name: str, slug: str, owner_email: str) -> CreatedOrg:
+    org_id = new_id()
+    engine = make_engine(app_url, pool_size=1, max_overflow=0)
+    try:
+        async with tenant_session(make_sessionmaker(engine), org_id) as session:
+            org, invite, token = await store.create_org_with_owner_invite(
+                session, org_id=org_id, name=name, slug=slug, owner_email=owner_email, now=datetime.now(UTC)
+            )
+            await audit.record(
+                session,
+                org_id=org_id,
+                actor=audit.Actor(type="cli", id="agencyflow org"),
+                action="org.create",
+                entity_type="org",
+                entity_id=org_id,
+                after={"slug": slug, "owner_email": invite.email},
+            )
+            link = invite_link(settings, token)
+            subject, body = invite_mail(org.name, "owner", link, invite.expires_at)
+            mailer = Mailer(smtp_url=settings.smtp_url, sender=settings.mail_from, outbox=settings.home / "outbox")
+            try:
+                path = await mailer.send(to=invite.email, subject=subject, body=body)
+            except MailError as exc:
+                raise CliError(f"{exc}; nothing was created") from None
+    except IntegrityError as exc:
+        if sqlstate(exc) == "23505":
+            raise CliError(f"slug {slug!r} is taken") from None
+        raise
+    finally:
+        await engine.dispose()
+    return CreatedOrg(str(org_id), slug, link, "smtp" if path is None else str(path))
+
+
+app = typer.Typer(help="Create organisations (agencies).", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option(help="The agency's name.")],
+    slug: Annotated[str, typer.Option(help="Short unique name: lower-case letters, digits, dashes.")],
+    owner_email: Annotated[str, typer.Option(help="Who becomes its owner; they get a one-time invite link.")],
+) -> None:
+    """Create an organisation and print its owner's one-time invite link (also mailed to them)."""
+    try:
+        created = create_org(load_settings(), name=name, slug=slug, owner_email=owner_email)
+    except CliError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    err = Console(stderr=True)
+    err.print(
+        f"organisation {created.slug} ({created.org_id}) created; invite mailed via {created.mailed}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    print(created.invite_url)  # plain on stdout: a link must never be wrapped or styled
