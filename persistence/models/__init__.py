@@ -10,9 +10,12 @@ from persistence.models.capacity_allocation import CapacityAllocation
 from persistence.models.capacity_plan import CapacityPlan
 from persistence.models.client import Client
 from persistence.models.contract import Contract
+from persistence.models.credit_grant import CreditGrant
 from persistence.models.expense import Expense
 from persistence.models.idempotency import IdempotencyRecord
+from persistence.models.identity import IdentityPolicy, Invite, LoginThrottle, PasswordReset, UserSession
 from persistence.models.invoice import Invoice, InvoiceNumberSequence, LedgerPosting, Notification
+from persistence.models.invoice_document import InvoiceDocument, OrgBranding
 from persistence.models.membership import Membership
 from persistence.models.meter import Meter
 from persistence.models.metering_config import MeteringConfigVersion
@@ -44,18 +47,25 @@ __all__ = [
     "CapacityPlan",
     "Client",
     "Contract",
+    "CreditGrant",
     "Expense",
     "IdempotencyRecord",
+    "IdentityPolicy",
     "IngestBatch",
+    "Invite",
     "Invoice",
+    "InvoiceDocument",
     "InvoiceNumberSequence",
     "LedgerPosting",
+    "LoginThrottle",
     "Membership",
     "Meter",
     "MeteringConfigVersion",
     "Milestone",
     "Notification",
     "Org",
+    "OrgBranding",
+    "PasswordReset",
     "Person",
     "Phase",
     "Project",
@@ -73,6 +83,7 @@ __all__ = [
     "UsageRollupHourly",
     "UsageRollupMonthly",
     "User",
+    "UserSession",
     "WebhookDelivery",
     "WebhookDeliveryAttempt",
     "WebhookEndpoint",
