@@ -3,13 +3,16 @@
 From the org: active people (skills, weekly capacity, cost rate, utilization target, country), projects
 (code and name), their members (the existing team unless the request names one) and rate-card bill rates
 (unless the request gives one). From the request: the horizon, demand per project and week, time off and
-project limits per person, pins, rules and weights. People paid in another currency than the plan's are left
-out with a note (rates are never converted).
+project limits per person, pins, rules and weights. There is no FX rates table: people paid in another
+currency than the plan's are planned at the median cost rate of those paid in it, and a project without a
+bill_rate or a rate card in the plan's currency is planned at bill rate 0 (cost and priority only); the
+plan's notes say each assumption (issue 19: neither is a refusal nor a silent omission).
 """
 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -80,10 +83,25 @@ async def build_from_request(session: AsyncSession, plan: CapacityPlan) -> Built
     notes: list[str] = []
     settings = {s.person_id: s for s in request.person_settings}
     people: list[Person] = []
-    for row in await active_people(session, request.people):
+    rows_in_plan = await active_people(session, request.people)
+    # No FX rates table exists: someone paid in another currency is planned (not silently left out) at the
+    # median cost rate of the people paid in the plan's currency, and the note says so.
+    local_rates = sorted(float(r.cost_rate) for r in rows_in_plan if r.cost_currency == currency)
+    assumed_rate = local_rates[len(local_rates) // 2] if local_rates else None
+    for row in rows_in_plan:
+        cost_rate = float(row.cost_rate)
         if row.cost_currency != currency:
-            notes.append(f"{row.name} ({row.id}) is paid in {row.cost_currency}, not {currency}: left out")
-            continue
+            if assumed_rate is None:
+                notes.append(
+                    f"{row.name} is paid in {row.cost_currency}, not {currency}, and there are no FX rates: "
+                    f"planned at their {row.cost_currency} cost rate ({cost_rate:g}/h) as if it were {currency}"
+                )
+            else:
+                cost_rate = assumed_rate
+                notes.append(
+                    f"{row.name} is paid in {row.cost_currency}, not {currency}, and there are no FX rates: "
+                    f"planned at the median {currency} cost rate of the others ({assumed_rate:g}/h)"
+                )
         extra = settings.get(row.id)
         people.append(
             Person(
@@ -94,7 +112,7 @@ async def build_from_request(session: AsyncSession, plan: CapacityPlan) -> Built
                 country=row.country,
                 subdivision=extra.subdivision if extra else None,
                 time_off=[TimeOff(start=t.start, end=t.end, reason=t.reason) for t in extra.time_off] if extra else [],
-                cost_rate=float(row.cost_rate),
+                cost_rate=cost_rate,
                 utilization_target=float(row.utilization_target),
                 max_concurrent_projects=extra.max_concurrent_projects if extra else None,
             )
@@ -119,9 +137,15 @@ async def build_from_request(session: AsyncSession, plan: CapacityPlan) -> Built
                 session, client_id=project.client_id, project_id=project.id, role="", work_date=request.start
             )
             if rate is None or rate[1] != currency:
-                errors.append(f"project {project.code}: no bill_rate given and no {currency} rate on the rate card")
-                continue
-            bill_rate = rate[0]
+                # Not a refusal: plan it on cost and priority alone (bill rate 0) and say so.
+                found = "no rate card" if rate is None else f"a {rate[1]} rate card and no FX rates"
+                notes.append(
+                    f"project {project.code} {project.name}: no bill_rate given and {found} in {currency}: "
+                    "planned at bill rate 0 (cost and priority only); give a bill_rate to value its hours"
+                )
+                bill_rate = Decimal(0)
+            else:
+                bill_rate = rate[0]
         team = wanted.existing_team if wanted.existing_team is not None else teams.get(project.id, [])
         existing = [str(p) for p in team if str(p) in included]
         if wanted.existing_team is not None and len(existing) < len(team):
@@ -150,6 +174,8 @@ async def build_from_request(session: AsyncSession, plan: CapacityPlan) -> Built
                         skill=line.skill,
                         min_level=line.min_level,
                         person_id=str(line.person_id) if line.person_id else None,
+                        required=line.required,
+                        value_per_hour=float(line.value_per_hour) if line.value_per_hour is not None else None,
                     )
                 )
     pins = [

@@ -55,12 +55,14 @@ def explain_unmet(prep: Prepared, assignment: Assignment) -> list[UnmetDemand]:
         if not qualified:
             reason, detail = "no_skill", f"nobody has {what}"
         else:
-            pinned_out, away, busy, limited, free = [], [], [], [], []
+            pinned_out, away, short, busy, limited, free = [], [], [], [], [], []
             for q in qualified:
                 on = j in projects_of[(q, w)]
                 left = prep.cap_blocks[q][w] - used[(q, w)]
                 if (q, j, w) in prep.must_not:
                     pinned_out.append(q)
+                elif int(prep.people[q].weekly_capacity_hours / bh + 1e-9) < prep.min_blocks:
+                    short.append(q)  # below the minimum even in a full week: a rule, not time off
                 elif prep.cap_blocks[q][w] < prep.min_blocks:
                     away.append(q)
                 elif left < (1 if on else prep.min_blocks):
@@ -72,11 +74,17 @@ def explain_unmet(prep: Prepared, assignment: Assignment) -> list[UnmetDemand]:
             n = len(qualified)
             if len(pinned_out) == n:
                 reason, detail = "pin_conflict", f"all {n} people with {what} are pinned off {project.id}"
+            elif not free and not busy and not limited and not away:
+                reason = "rule_limit"
+                detail = (
+                    f"all {len(short)} people with {what} have less capacity a week than the "
+                    f"{prep.min_blocks * bh:g} h minimum per person and project"
+                ) + (f", {len(pinned_out)} pinned off" if pinned_out else "")
             elif not free and not busy and not limited:
                 reason = "time_off"
                 detail = f"{len(away)} of {n} people with {what} are away in week {w}" + (
                     f", {len(pinned_out)} pinned off" if pinned_out else ""
-                )
+                ) + (f", {len(short)} below the {prep.min_blocks * bh:g} h minimum" if short else "")
             elif not free and busy:
                 holders: dict[int, int] = defaultdict(int)
                 for q in busy:

@@ -67,6 +67,12 @@ class Demand(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     skill: str | None = None
     min_level: int = 1
     person_id: str | None = None
+    value_per_hour: float | None = None
+    """What a staffed hour of this line is worth, instead of the project's bill rate (e.g. internal work at
+    bill rate 0); still weighted by the priority multiplier and probability."""
+    required: bool = False
+    """Must be staffed: each staffed hour also earns ``Weights.required_per_hour``, more than any rate, so
+    the plan staffs it whenever the rules allow, and says why in ``unmet`` when they do not."""
 
 
 class Pin(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -104,6 +110,8 @@ class Weights(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
         default_factory=lambda: {1: 2.0, 2: 1.5, 3: 1.2, 4: 1.0, 5: 0.8}
     )
     """Project priority (1 highest) -> revenue multiplier."""
+    required_per_hour: float = 10_000.0
+    """Added to the value of each staffed hour of a ``required`` demand line (counted in revenue)."""
 
 
 class Instance(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

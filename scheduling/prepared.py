@@ -12,7 +12,7 @@ import math
 from collections import defaultdict
 
 from scheduling.calendar import weekly_capacity
-from scheduling.instance import Demand, Instance, Person
+from scheduling.instance import Demand, Instance, Person, Project
 
 Assignment = dict[tuple[int, int], int]
 """(person index, demand-line index) -> allocated blocks (> 0)."""
@@ -69,7 +69,12 @@ class Prepared:
             * (pr.probability if pr.tentative else 1.0)
             for pr in self.projects
         ]
-        self.line_value: list[float] = [self.project_value[j] for j in self.line_project]
+        self.line_value: list[float] = [
+            self._line_value(d, self.projects[j])
+            if d.value_per_hour is not None or d.required
+            else self.project_value[j]
+            for d, j in zip(self.lines, self.line_project, strict=True)
+        ]
 
         self.lines_by_pw: dict[tuple[int, int], list[int]] = defaultdict(list)
         self.lines_by_week: list[list[int]] = [[] for _ in range(self.n_weeks)]
@@ -103,6 +108,14 @@ class Prepared:
         """(person, project, week) that must get at least the minimum hours (feasible pins only)."""
         self.eligible: list[list[int]] = []
         self.refresh_eligibility()
+
+    def _line_value(self, line: Demand, project: Project) -> float:
+        """Value per staffed hour of a line with its own ``value_per_hour`` or ``required`` flag."""
+        weights = self.instance.weights
+        rate = project.bill_rate if line.value_per_hour is None else line.value_per_hour
+        probability = project.probability if project.tentative else 1.0
+        value = rate * weights.priority_multipliers[project.priority] * probability
+        return weights.revenue * (value + (weights.required_per_hour if line.required else 0.0))
 
     def refresh_eligibility(self) -> None:
         """Recompute eligible people per line (after pins changed)."""

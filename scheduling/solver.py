@@ -49,7 +49,8 @@ class _FullModelCallback(cp_model.CpSolverSolutionCallback):
         if not self._on_first:
             self._on_first.append(self._wd.elapsed())
         self._wd.improve(self.objective_value / UNIT - self._slack)
-        self._wd.tighten(self.best_objective_bound / UNIT + self._slack)
+        if self.best_objective_bound >= self.objective_value:  # a bound below the solution in hand proves nothing
+            self._wd.tighten(self.best_objective_bound / UNIT + self._slack)
         self._wd.report("solution")
         if self._run.checkpoint_due():
             # Through offer, not straight to save: CP-SAT's objective is the rounded one, so a "new" solution
@@ -192,8 +193,8 @@ def solve(
                 stop = "time_limit"
         bound = wd.bound if wd.bound is not None else relaxation.bound
         bound_source = min(bounds, key=lambda source: bounds[source])
-        if stop == "optimal":
-            bound_source = "cp-sat"
+        if stop == "optimal" and "cp-sat" in bounds:
+            bound_source = "cp-sat"  # name only a source that ran and certified the bound
         wd.set_phase("assemble")
         stats = SolveStats(
             greedy_objective=greedy_value,
@@ -273,7 +274,8 @@ class _Run:
         _parameters(solver, options, self.remaining())
         solver.parameters.relative_gap_limit = options.relative_gap_limit
         slack = sub.rounding_slack + 1e-6
-        solver.best_bound_callback = lambda b: wd.tighten(b / UNIT + slack)
+        # No best_bound_callback: a run that stops at presolve (status UNKNOWN) can leave a "bound" that
+        # proves nothing, so CP-SAT's bound counts only once the final status certifies it (below).
         first: list[float] = []
         callback = _FullModelCallback(wd, slack, options.relative_gap_limit, first, self, sub)
         wd.attach(solver)
@@ -288,12 +290,15 @@ class _Run:
             self.model_solutions = max(1, callback.solutions)
             plan = sub.extract(solver, {})
             self.offer(plan, evaluate(prep, plan).objective)
-        if ran and status != cp_model.MODEL_INVALID:
+        if ran and sub.full and status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            # Only a run that found a solution certifies its bound (the model is the whole instance, so it
+            # bounds the original objective up to the rounding slack). OPTIMAL here can also mean "within
+            # relative_gap_limit", so the proven bound is CP-SAT's, not the incumbent.
             exact = solver.best_objective_bound / UNIT + slack
             wd.tighten(exact)
-        if status == cp_model.OPTIMAL:
-            stop = "optimal"
-            wd.tighten(self.best_value + sub.rounding_slack)
+            if status == cp_model.OPTIMAL and solver.best_objective_bound <= solver.objective_value + 0.5:
+                stop = "optimal"
+                wd.tighten(self.best_value + sub.rounding_slack)
         return stop, exact
 
     def neighbourhood(self, nb: Neighbourhood, candidates: dict[int, list[int]], limit: float) -> int:

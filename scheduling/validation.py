@@ -8,6 +8,15 @@ import holidays
 
 from scheduling.instance import Instance
 
+HOURS_IN_A_WEEK = 168.0
+"""Upper bound of a weekly capacity: more than a week holds is a typo (e.g. 1e12), not a person."""
+MAX_RATE = 1_000_000.0
+"""Upper bound of an hourly cost or bill rate: keeps the model's integer coefficients far from overflow."""
+
+
+def _out_of_range(value: float, low: float, high: float) -> bool:
+    return not (math.isfinite(value) and low <= value <= high)
+
 
 class InstanceError(ValueError):
     """The instance cannot be planned; ``errors`` lists every problem found."""
@@ -45,6 +54,8 @@ def validate_instance(instance: Instance) -> list[str]:
     for name in ("revenue", "cost", "churn_per_change"):
         if getattr(weights, name) < 0:
             errors.append(f"weights.{name} must be >= 0")
+    if _out_of_range(weights.required_per_hour, 0, 1e7):
+        errors.append("weights.required_per_hour must be within 0..1e+07")
     if weights.under_utilization_per_hour + weights.over_utilization_per_hour < 0:
         errors.append("weights: under + over utilization penalties must be >= 0")
     for kind, ids in (
@@ -59,10 +70,10 @@ def validate_instance(instance: Instance) -> list[str]:
     supported = holidays.list_supported_countries()
     for person in instance.people:
         where = f"person {person.id!r}"
-        if person.weekly_capacity_hours < 0:
-            errors.append(f"{where}: weekly_capacity_hours must be >= 0")
-        if person.cost_rate < 0:
-            errors.append(f"{where}: cost_rate must be >= 0")
+        if _out_of_range(person.weekly_capacity_hours, 0, HOURS_IN_A_WEEK):
+            errors.append(f"{where}: weekly_capacity_hours must be within 0..{HOURS_IN_A_WEEK:g}")
+        if _out_of_range(person.cost_rate, 0, MAX_RATE):
+            errors.append(f"{where}: cost_rate must be within 0..{MAX_RATE:g}")
         if not 0 <= person.utilization_target <= 1.5:
             errors.append(f"{where}: utilization_target must be within 0..1.5")
         if person.max_concurrent_projects is not None and person.max_concurrent_projects < 0:
@@ -84,8 +95,8 @@ def validate_instance(instance: Instance) -> list[str]:
             errors.append(f"{where}: priority {project.priority} has no multiplier in weights")
         if not 0 <= project.probability <= 1:
             errors.append(f"{where}: probability must be within 0..1")
-        if project.bill_rate < 0:
-            errors.append(f"{where}: bill_rate must be >= 0")
+        if _out_of_range(project.bill_rate, 0, MAX_RATE):
+            errors.append(f"{where}: bill_rate must be within 0..{MAX_RATE:g}")
         for pid in project.existing_team:
             if pid not in people:
                 errors.append(f"{where}: existing_team member {pid!r} is not a person")
@@ -95,7 +106,7 @@ def validate_instance(instance: Instance) -> list[str]:
             errors.append(f"{where}: unknown project {line.project_id!r}")
         if not 0 <= line.week < instance.weeks:
             errors.append(f"{where}: week {line.week} outside 0..{instance.weeks - 1}")
-        if line.hours <= 0:
+        if line.hours <= 0 or not math.isfinite(line.hours):
             errors.append(f"{where}: hours must be positive")
         elif rules.block_hours > 0:
             blocks = line.hours / rules.block_hours
@@ -103,8 +114,13 @@ def validate_instance(instance: Instance) -> list[str]:
                 errors.append(f"{where}: {line.hours:g} h is not a multiple of the {rules.block_hours:g} h block")
         if line.person_id is None and line.skill is None:
             errors.append(f"{where}: needs a skill (placeholder) or a person_id (named)")
+        elif line.person_id is not None and line.skill is not None:
+            # Which would win is a guess either way (the named person, or anyone with the skill): refuse it.
+            errors.append(f"{where}: give either a skill (placeholder) or a person_id (named), not both")
         if line.person_id is not None and line.person_id not in people:
             errors.append(f"{where}: unknown person {line.person_id!r}")
+        if line.value_per_hour is not None and _out_of_range(line.value_per_hour, 0, MAX_RATE):
+            errors.append(f"{where}: value_per_hour must be within 0..{MAX_RATE:g}")
         if not 1 <= line.min_level <= 5:
             errors.append(f"{where}: min_level must be within 1..5")
     for i, pin in enumerate(instance.pins):

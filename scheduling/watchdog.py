@@ -94,6 +94,8 @@ class Watchdog:
     def tighten(self, bound: float) -> None:
         bound = float(bound)  # plain floats only: progress reports are serialised (e.g. heartbeats)
         with self._lock:
+            if self.best is not None and bound < self.best - 1e-6 * max(1.0, abs(self.best)):
+                return  # below a plan we hold: not a proof of anything, never let it close the gap
             if self.bound is None or bound < self.bound:
                 self.bound = bound
 

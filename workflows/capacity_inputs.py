@@ -51,6 +51,12 @@ class DemandIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     skill: SkillName | None = None
     min_level: SkillLevel = 1
     person_id: uuid.UUID | None = None
+    required: Annotated[
+        bool, msgspec.Meta(description="must be staffed when the rules allow (internal work); else the plan says why")
+    ] = False
+    value_per_hour: Annotated[
+        Decimal | None, msgspec.Meta(description="value of an hour of this line instead of the bill rate (0..1e6)")
+    ] = None
 
 
 class ProjectDemand(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from core.permissions import Role
 from scheduling import Instance, Plan, check_plan, dump_instance, generate
-from tests.capacity.conftest import Stack, make_team, team_request, wait_for
+from tests.capacity.conftest import Stack, add_person, make_team, team_request, wait_for
 
 
 async def create(stack: Stack, org: Any, body: dict[str, Any], role: Role = Role.DELIVERY_LEAD) -> dict[str, Any]:
@@ -232,12 +232,6 @@ async def test_bad_requests_name_every_field(stack, org) -> None:
         "/projects/1/probability",
         "/pins/0/project_id",
     }
-    # No bill rate in the request and none on the rate card.
-    no_rate = team_request(team)
-    del no_rate["projects"][1]["bill_rate"]
-    response = await stack.client.post("/v1/capacity/plans", json=no_rate, headers=org.headers(Role.DELIVERY_LEAD))
-    assert response.status_code == 422
-    assert [e["pointer"] for e in response.json()["errors"]] == ["/projects/1/bill_rate"]
     # An explicit instance is validated by the solver's own rules.
     broken = msgspec.json.decode(dump_instance(generate(3, 2, 2, seed=1)))
     broken["demand"][0]["hours"] = 5
@@ -246,3 +240,44 @@ async def test_bad_requests_name_every_field(stack, org) -> None:
     )
     assert response.status_code == 422
     assert "not a multiple of the 4 h block" in response.json()["errors"][0]["detail"]
+
+
+async def test_a_project_without_a_rate_and_a_person_paid_in_euros_are_planned_with_stated_assumptions(
+    stack, org, admin_engine
+) -> None:
+    # Issue 19: this used to answer 422 "no USD rate on the rate card" and leave the EUR person out silently.
+    team = await make_team(stack.client, org)
+    eve = await add_person(stack.client, org, "Eve", {"ml": 5}, cost_rate="65", currency="EUR")
+    body = team_request(team, time_limit=2.0)
+    del body["projects"][1]["bill_rate"]
+    created = await create(stack, org, body)
+    doc = await wait_for(stack.client, org, created["id"], {"done"})
+    instance = await stored_instance(admin_engine, created["id"])
+
+    ml = next(p for p in instance.projects if p.id == team.ml)
+    assert ml.bill_rate == 0
+    people = {p.id: p for p in instance.people}
+    assert eve in people
+    # Median of the USD cost rates 55, 60, 70, 80 (upper median).
+    assert people[eve].cost_rate == 70
+    notes = " | ".join(doc["notes"])
+    assert "no bill_rate given and no rate card in USD: planned at bill rate 0 (cost and priority only)" in notes
+    assert "Eve is paid in EUR, not USD, and there are no FX rates: planned at the median USD cost rate" in notes
+    assert doc["check"]["ok"] is True
+
+
+async def test_required_and_valued_demand_lines_reach_the_planner_through_the_api(stack, org, admin_engine) -> None:
+    # Issue 19, item 6: internal work (no bill rate) can be required, or carry an explicit value per hour.
+    team = await make_team(stack.client, org)
+    body = team_request(team, time_limit=2.0)
+    del body["projects"][1]["bill_rate"]
+    body["projects"][1]["demand"][0]["required"] = True
+    body["projects"][1]["demand"][1]["value_per_hour"] = "95"
+    created = await create(stack, org, body)
+    doc = await wait_for(stack.client, org, created["id"], {"done"})
+    instance = await stored_instance(admin_engine, created["id"])
+    ml_lines = [d for d in instance.demand if d.project_id == team.ml]
+    assert {d.required for d in ml_lines if d.role == "ml"} == {True}
+    assert {d.value_per_hour for d in ml_lines if d.role == "lead"} == {95.0}
+    assert {d.required for d in ml_lines if d.role == "lead"} == {False}
+    assert doc["check"]["ok"] is True

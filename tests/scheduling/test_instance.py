@@ -100,3 +100,36 @@ def test_solver_respects_holiday_capacity(kit: Kit) -> None:
     [unmet] = plan.unmet
     assert (unmet.unmet_hours, unmet.reason) == (8, "time_off")
     assert "losing 8 h to time off and public holidays" in unmet.detail
+
+
+def test_a_demand_naming_both_a_skill_and_a_person_is_refused(kit: Kit) -> None:
+    instance = kit.make(
+        [kit.person("a", {"go": 3})], [kit.project("P", bill_rate=100)], [kit.line("d", "P", 0, 8, "go", who="a")]
+    )
+    assert validate_instance(instance) == [
+        "demand 'd': give either a skill (placeholder) or a person_id (named), not both"
+    ]
+
+
+@pytest.mark.parametrize("hours", [1e12, 168.5, float("inf"), float("nan")])
+def test_an_impossible_weekly_capacity_is_refused_with_its_bounds(kit: Kit, hours: float) -> None:
+    instance = kit.make(
+        [kit.person("a", {"go": 3}, weekly_capacity_hours=hours)],
+        [kit.project("P", bill_rate=100)],
+        [kit.line("d", "P", 0, 8, "go")],
+    )
+    with pytest.raises(InstanceError) as info:
+        solve(instance, SolveOptions(time_limit_s=1))
+    assert info.value.errors == ["person 'a': weekly_capacity_hours must be within 0..168"]
+
+
+def test_rates_beyond_the_documented_bound_are_refused(kit: Kit) -> None:
+    instance = kit.make(
+        [kit.person("a", {"go": 3}, cost_rate=1e9)],
+        [kit.project("P", bill_rate=float("inf"))],
+        [kit.line("d", "P", 0, 8, "go")],
+    )
+    assert validate_instance(instance) == [
+        "person 'a': cost_rate must be within 0..1e+06",
+        "project 'P': bill_rate must be within 0..1e+06",
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from scheduling import Pin, Plan, SolveOptions, TimeOff, UnmetDemand, check_plan, solve
+from scheduling import Pin, Plan, Rules, SolveOptions, TimeOff, UnmetDemand, check_plan, solve
 
 if TYPE_CHECKING:
     from conftest import Kit
@@ -94,3 +94,37 @@ def test_rule_limit_when_person_is_at_project_limit(kit: Kit) -> None:
     assert u.reason == "rule_limit"
     assert "already work on 1 projects" in u.detail
     assert check_plan(instance, plan).ok
+
+
+def test_a_minimum_above_everyones_capacity_is_a_rule_not_time_off(kit: Kit) -> None:
+    # Issue 19: "10 of 10 ... are away" though nobody was away; 20 h a week is below the 24 h minimum.
+    instance = kit.make(
+        [kit.person(f"p{i}", {"go": 3}, cost_rate=50, weekly_capacity_hours=20) for i in range(3)],
+        [kit.project("P", bill_rate=150)],
+        [kit.line("d", "P", 0, 24, "go", 2)],
+        weeks=1,
+        rules=Rules(min_hours=24),
+    )
+    plan = solve(instance, FAST)
+    u = unmet_of(plan, "d")
+    assert (u.reason, u.unmet_hours) == ("rule_limit", 24)
+    assert u.detail == (
+        "all 3 people with go ≥ L2 have less capacity a week than the 24 h minimum per person and project"
+    )
+
+
+def test_time_off_stays_the_reason_when_the_minimum_fits_a_full_week(kit: Kit) -> None:
+    away = TimeOff(start=date(2025, 3, 3), end=date(2025, 3, 5))
+    instance = kit.make(
+        [
+            kit.person("g", {"go": 3}, cost_rate=50, time_off=[away]),
+            kit.person("h", {"go": 3}, weekly_capacity_hours=8),
+        ],
+        [kit.project("P", bill_rate=150)],
+        [kit.line("d", "P", 0, 24, "go", 2)],
+        weeks=1,
+        rules=Rules(min_hours=24),
+    )
+    u = unmet_of(solve(instance, FAST), "d")
+    assert u.reason == "time_off"
+    assert u.detail == "1 of 2 people with go ≥ L2 are away in week 0, 1 below the 24 h minimum"
