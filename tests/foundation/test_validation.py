@@ -138,3 +138,22 @@ async def test_person_numbers_out_of_range(client, org) -> None:
     response = await client.post("/v1/people", json=body, headers=org.headers(Role.ADMIN))
     assert response.status_code == 422
     assert set(pointers(response)) == {"/cost_rate", "/weekly_capacity_hours", "/utilization_target"}
+
+
+def test_the_field_report_accepts_integer_keys_as_json_does_and_names_only_the_bad_field() -> None:
+    # Found by the fuzzer: a body with one bad field also had its valid {"3": …} map (dict[int, …]) reported
+    # as "Expected `int`, got `str`", though the JSON decoder itself takes such keys.
+    import msgspec as _msgspec
+
+    from api.decoding import decode_json
+    from api.problems import ValidationFailed
+    from workflows.capacity_inputs import WeightsIn
+
+    good = decode_json(b'{"priority_multipliers": {"3": "1.5"}}', WeightsIn)
+    assert good.priority_multipliers == {3: _msgspec.convert("1.5", type=__import__("decimal").Decimal, strict=False)}
+    try:
+        decode_json(b'{"priority_multipliers": {"3": "1.5"}, "nope": 1}', WeightsIn)
+    except ValidationFailed as exc:
+        assert [e.pointer for e in exc.errors] == ["/nope"]
+    else:
+        raise AssertionError("an unknown field must be refused")
