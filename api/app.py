@@ -10,6 +10,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from api.auth import authenticate
 from api.context import Ctx, provide_ctx
@@ -40,6 +41,18 @@ response carries `X-Request-Id`. Another organisation's ids answer 404.
 
 
 _GC_YOUNG_THRESHOLD = 50_000
+
+
+def _allow_every_method(app: Litestar) -> None:
+    """Litestar builds a path's automatic ``OPTIONS`` handler with the route made from the first module that
+    registers the path, so its ``Allow`` left out methods that other handlers add to the same path later
+    (``/v1/clients`` answered ``GET, OPTIONS``). Rebind each to the finished route, which knows them all."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.handler_name == "options_handler":
+                handler._fn = route.create_options_handler(route.path).fn
 
 
 def create_app(
@@ -110,6 +123,7 @@ def create_app(
         logging_config=None,
     )
     finish_openapi(app)
+    _allow_every_method(app)
     # Around Litestar's whole handler, not per route: 404s, 405s and preflights of unknown paths also get a
     # request id, the security headers and (when enabled) CORS headers.
     app.asgi_handler = RequestIdMiddleware(CorsMiddleware(app.asgi_handler, settings.cors_origins))

@@ -68,11 +68,6 @@ async def run_fuzzer(live_api: LiveApi, report_dir: Path, *, examples: int, seed
         f"{live_api.base_url}/schema/openapi.json",
         "--checks",
         "all",
-        # Litestar answers OPTIONS with the methods of the first handler registered on a path (its options
-        # handler keeps the route it was made for), e.g. `Allow: GET, OPTIONS` on /v1/clients/{id}: a
-        # framework bug in the OPTIONS area being reworked in parallel (issue 13, item 5); re-enable then.
-        "--exclude-checks",
-        "allow_header_conformance",
         "--header",
         f"Authorization: Bearer {token}",
         "--max-examples",

@@ -197,3 +197,16 @@ def test_token_buckets_forget_least_recently_used_sources_beyond_their_bound() -
     assert set(buckets.buckets) == {"c", "a", "d"}
     assert buckets.wait("a", now=0.5) == pytest.approx(0.5)
     assert buckets.wait("b", now=0.5) is None
+
+
+async def test_options_allows_every_method_the_path_serves_whichever_module_registered_it(client) -> None:
+    # Litestar's automatic OPTIONS handler used to keep the first route made for a path: /v1/clients said
+    # "GET, OPTIONS" though it also takes POST (found by the fuzzer's allow-header check).
+    expected = {
+        "/v1/clients": "GET, OPTIONS, POST",
+        "/v1/clients/01a24688-fca4-70ca-ae87-9aea2f343a16": "DELETE, GET, OPTIONS, PATCH",
+    }
+    for path, allow in expected.items():
+        answer = await client.options(path)
+        assert answer.status_code == 204, answer.text
+        assert answer.headers["allow"] == allow
