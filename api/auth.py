@@ -28,7 +28,9 @@ from persistence.db import raw_tenant_transaction
 # and a key whose person is no longer a member does not authenticate at all.
 _LOOKUP = (
     "SELECT k.id, k.secret_hash, k.role, k.scopes, k.user_id, k.client_id, k.revoked_at, m.role AS member_role "
-    "FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id WHERE k.prefix = $1"
+    "FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id WHERE k.prefix = $1 "
+    # a deleted org's keys were revoked with it; this also refuses one minted by a request racing the deletion
+    "AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.deleted_at IS NOT NULL)"
 )
 _TOUCH = "UPDATE api_keys SET last_used_at = now() WHERE id = $1"
 _TOUCH_EVERY_S = 60.0

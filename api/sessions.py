@@ -40,7 +40,7 @@ SELECT s.id, s.user_id, s.csrf_hash, s.last_seen_at, s.expires_at, s.mfa_verifie
 FROM user_sessions s
 JOIN memberships m ON m.user_id = s.user_id
 JOIN users u ON u.id = s.user_id
-WHERE s.token_hash = $1
+WHERE s.token_hash = $1 AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.deleted_at IS NOT NULL)
 """
 _TOUCH = "UPDATE user_sessions SET last_seen_at = $2 WHERE id = $1"
 _EXPIRE = "UPDATE user_sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"

@@ -40,9 +40,8 @@ def create_key_for_org(
     return asyncio.run(_issue(admin_url, app_url, org, role, name, scopes, client_key))
 
 
-async def _issue(
-    admin_url: str, app_url: str, org: str, role: str, name: str, scopes: list[str], client_key: str | None
-) -> str:
+async def resolve_org(admin_url: str, org: str) -> uuid.UUID:
+    """An org's id from its slug or id, read as the admin (no tenant is bound yet to read it under)."""
     admin = make_engine(admin_url, pool_size=1, max_overflow=0)
     try:
         async with admin.connect() as conn:
@@ -56,6 +55,13 @@ async def _issue(
     if row is None:
         raise CliError(f"no organisation {org!r}")
     org_id: uuid.UUID = row[0]
+    return org_id
+
+
+async def _issue(
+    admin_url: str, app_url: str, org: str, role: str, name: str, scopes: list[str], client_key: str | None
+) -> str:
+    org_id = await resolve_org(admin_url, org)
     engine = make_engine(app_url, pool_size=1, max_overflow=0)
     try:
         async with tenant_session(make_sessionmaker(engine), org_id) as session:

@@ -1,4 +1,5 @@
-"""``agencyflow org create``: a new organisation and a one-time invite link for its owner.
+"""``agencyflow org create`` / ``org delete``: a new organisation and its owner's one-time invite link; a soft
+delete that writes the org's export first (``persistence.org_deletion``).
 
 The org is written under its own row-level security (the app role, bound to the new org's id), exactly as
 ``POST /v1/platform/orgs`` does, through ``persistence.identity_store``. The invite is mailed (SMTP, or the
@@ -18,7 +19,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import IntegrityError
 
-from cli.apikeys import CliError
+from cli.apikeys import CliError, resolve_org
 from cli.database import prepare_database, start_postgres
 from core.ids import new_id
 from core.settings import Settings, load_settings
@@ -27,6 +28,7 @@ from identity.messages import invite_link, invite_mail
 from persistence import audit
 from persistence import identity_store as store
 from persistence.db import make_engine, make_sessionmaker, sqlstate, tenant_session
+from persistence.org_deletion import DeletedOrg, delete_org
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -86,7 +88,29 @@ async def _create(settings: Settings, app_url: str, name: str, slug: str, owner_
     return CreatedOrg(str(org_id), slug, link, "smtp" if path is None else str(path))
 
 
-app = typer.Typer(help="Create organisations (agencies).", no_args_is_help=True)
+def delete_org_cli(settings: Settings, org: str) -> DeletedOrg:
+    admin_url, _ = start_postgres(settings)
+    app_url = prepare_database(admin_url)
+    return asyncio.run(_delete(settings, admin_url, app_url, org))
+
+
+async def _delete(settings: Settings, admin_url: str, app_url: str, org: str) -> DeletedOrg:
+    org_id = await resolve_org(admin_url, org)
+    engine = make_engine(app_url, pool_size=1, max_overflow=0)
+    try:
+        async with tenant_session(make_sessionmaker(engine), org_id) as session:
+            return await delete_org(
+                session,
+                org_id,
+                actor=audit.Actor(type="cli", id="agencyflow org delete"),
+                exports_dir=settings.home / "exports",
+                now=datetime.now(UTC),
+            )
+    finally:
+        await engine.dispose()
+
+
+app = typer.Typer(help="Create and delete organisations (agencies).", no_args_is_help=True)
 
 
 @app.command("create")
@@ -108,3 +132,29 @@ def create(
         highlight=False,
     )
     print(created.invite_url)  # plain on stdout: a link must never be wrapped or styled
+
+
+@app.command("delete")
+def delete(
+    org: Annotated[str, typer.Argument(help="The organisation's slug or id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: nobody can sign in to it afterwards.")] = False,
+) -> None:
+    """Export an organisation's data, then soft-delete it: its keys, sessions and invites stop at once."""
+    err = Console(stderr=True)
+    if not yes:
+        err.print(f"deleting {org} locks everyone out of it; run again with --yes to confirm", highlight=False)
+        raise typer.Exit(1)
+    settings = load_settings()
+    try:
+        deleted = delete_org_cli(settings, org)
+    except CliError as exc:
+        err.print(f"[red]{exc}[/]", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    state = "was already deleted" if deleted.already else "deleted"
+    err.print(
+        f"organisation {deleted.slug} ({deleted.org_id}) {state} at {deleted.deleted_at.isoformat()}; "
+        f"export sha256 {deleted.export_sha256}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    print(settings.home / "exports" / deleted.export_name)

@@ -33,9 +33,13 @@ async def generate_client(document_url: str, into: Path) -> tuple[ModuleType, st
         document = (await http.get(document_url)).content
     spec = into / "openapi.json"
     spec.write_bytes(document)
-    # Binary documents (the invoice PDF) come back as bytes: the generator's own setting for such media types.
+    # Binary documents (the invoice PDF, an org export) come back as bytes: the generator's own setting.
     config = into / "generator.yaml"
-    config.write_text("content_type_overrides:\n  application/pdf: application/octet-stream\n")
+    config.write_text(
+        "content_type_overrides:\n"
+        "  application/pdf: application/octet-stream\n"
+        "  application/zip: application/octet-stream\n"
+    )
     venv_bin = str(Path(sys.executable).parent)
     process = await asyncio.create_subprocess_exec(
         str(Path(venv_bin) / "openapi-python-client"),

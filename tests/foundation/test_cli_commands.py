@@ -66,6 +66,9 @@ TESTED_BY: dict[str, list[str]] = {
         "tests/identity/test_org_cli.py::test_org_create_prints_and_mails_a_one_time_owner_invite",
         "tests/identity/test_org_cli.py::test_org_create_without_smtp_writes_the_outbox_and_refuses_bad_input",
     ],
+    "org delete": [
+        "tests/identity/test_org_cli.py::test_org_delete_asks_for_yes_writes_the_export_then_locks_the_owner_out"
+    ],
     "secrets new-key": [f"{HERE}::test_secrets_new_key_prints_a_fresh_key_that_seals_and_opens"],
     "secrets reseal": [f"{HERE}::test_secrets_reseal_moves_every_secret_to_the_first_key"],
     "plan": ["tests/scheduling/test_cli.py::test_plan_command_prints_summary_and_writes_heatmap"],

@@ -71,7 +71,12 @@ async def test_expired_invite_cannot_be_accepted(sessionmaker) -> None:  # type:
     org = await make_org(sessionmaker)
     async with tenant_session(sessionmaker, org.id) as s:
         invite, _ = await store.create_invite(
-            s, org_id=org.id, email="late@acme.test", role="pm", client_id=None, invited_by=None,
+            s,
+            org_id=org.id,
+            email="late@acme.test",
+            role="pm",
+            client_id=None,
+            invited_by=None,
             now=_now() - timedelta(days=8),
         )
     async with tenant_session(sessionmaker, org.id) as s:
@@ -96,8 +101,14 @@ async def test_app_role_cannot_read_password_resets_or_another_orgs_sessions(ses
     user_id = await _member(sessionmaker, org.id, f"r-{new_id().hex[:8]}@agency.test")
     async with tenant_session(sessionmaker, org.id) as s:
         opened = await store.open_session(
-            s, org_id=org.id, user_id=user_id, now=_now(), absolute=timedelta(hours=1),
-            mfa_verified=False, ip="127.0.0.1", user_agent="pytest",
+            s,
+            org_id=org.id,
+            user_id=user_id,
+            now=_now(),
+            absolute=timedelta(hours=1),
+            mfa_verified=False,
+            ip="127.0.0.1",
+            user_agent="pytest",
         )
     other = await make_org(sessionmaker)
     async with tenant_session(sessionmaker, other.id) as s:
@@ -113,8 +124,14 @@ async def test_password_reset_is_single_use_and_signs_out_everywhere(sessionmake
     user_id = await _member(sessionmaker, org.id, email)
     async with tenant_session(sessionmaker, org.id) as s:
         opened = await store.open_session(
-            s, org_id=org.id, user_id=user_id, now=_now(), absolute=timedelta(hours=1),
-            mfa_verified=False, ip=None, user_agent=None,
+            s,
+            org_id=org.id,
+            user_id=user_id,
+            now=_now(),
+            absolute=timedelta(hours=1),
+            mfa_verified=False,
+            ip=None,
+            user_agent=None,
         )
     async with sessionmaker() as s, s.begin():
         assert await store.request_password_reset(s, "nobody@agency.test") is None

@@ -1,12 +1,14 @@
-"""``agencyflow org create`` run as an operator runs it: a subprocess against the real database."""
+"""``agencyflow org create`` and ``org delete`` run as an operator runs it: a subprocess against the real database."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import subprocess
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 
 from sqlalchemy import text
@@ -90,3 +92,65 @@ async def test_org_create_without_smtp_writes_the_outbox_and_refuses_bad_input(d
     assert bad.returncode == 1 and "--slug must be" in bad.stderr and "Traceback" not in bad.stderr
     bad = await org_create("--name", "Bad", "--slug", "fine-slug", "--owner-email", "nobody", env=env)
     assert bad.returncode == 1 and "is not an email address" in bad.stderr
+
+
+async def org_delete(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "cli.main", "org", "delete", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+async def test_org_delete_asks_for_yes_writes_the_export_then_locks_the_owner_out(
+    database, smtp, identity_stack: Stack, admin_engine, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    smtp_url, inbox = smtp
+    email = unique_email("leaver")
+    slug = f"del-{uuid.uuid4().hex[:8]}"
+    env = _env(
+        AGENCYFLOW_DATABASE_URL=database,
+        AGENCYFLOW_HOME=str(tmp_path),
+        AGENCYFLOW_SMTP_URL=smtp_url,
+        AGENCYFLOW_PUBLIC_URL="https://app.agency.test",
+    )
+    assert (await org_create("--name", "Leaving Co", "--slug", slug, "--owner-email", email, env=env)).returncode == 0
+    browser = identity_stack.client()
+    async with closing(browser):
+        token = token_from_mail(inbox, email)
+        r = await browser.post(
+            "/v1/auth/invites/accept", json={"token": token, "display_name": "Leaver", "password": PASSWORD}
+        )
+        assert r.status_code == 200
+
+        unconfirmed = await org_delete(slug, env=env)
+        assert unconfirmed.returncode == 1 and "--yes" in unconfirmed.stderr
+        assert (await browser.get("/v1/org")).status_code == 200
+
+        result = await org_delete(slug, "--yes", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        export = Path(result.stdout.strip())
+        assert export.parent == tmp_path / "exports" and export.name.startswith(f"{slug}-")
+        assert zipfile.ZipFile(export).read("orgs.jsonl").count(b"Leaving Co") == 1
+        assert hashlib.sha256(export.read_bytes()).hexdigest() in result.stderr
+        assert (await browser.get("/v1/org")).status_code == 401
+
+    async with admin_engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT deleted_at IS NOT NULL, deleted_by, export_name FROM orgs WHERE slug = :s"), {"s": slug}
+            )
+        ).one()
+    assert tuple(row) == (True, "cli:agencyflow org delete", export.name)
+
+    again = await org_delete(slug, "--yes", env=env)
+    assert again.returncode == 0 and "was already deleted" in again.stderr
+    assert again.stdout.strip() == str(export)
+    unknown = await org_delete("no-such-org", "--yes", env=env)
+    assert unknown.returncode == 1 and "no organisation 'no-such-org'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

@@ -122,6 +122,7 @@ async def test_wrong_password_and_unknown_email_are_indistinguishable(identity_s
         t2 = time.perf_counter()
         assert wrong.status_code == nobody.status_code == 401
         assert wrong.json()["detail"] == nobody.json()["detail"] == "email or password is wrong"
+
         # The failure is audited in the account's org (after the answer, so it costs the answer no time).
         async def failed() -> list[dict]:
             got = await owner.get("/v1/audit-log", params={"action": "auth.login_failed"})
@@ -162,6 +163,7 @@ async def test_too_many_failures_from_one_address_lock_that_address(identity_sta
     import msgspec
 
     from api.app import create_app
+
     settings = msgspec.structs.replace(identity_stack.app.state.settings, login_source_fail_limit=4)
     app = create_app(settings, database_url=app_database_url)
     for hook in app.on_startup:
@@ -375,9 +377,7 @@ async def test_idle_session_times_out(identity_stack: Stack, admin_engine) -> No
 
 async def test_api_keys_keep_working_without_csrf(identity_stack: Stack, org) -> None:  # type: ignore[no-untyped-def]
     async with identity_stack.client() as http:
-        r = await http.post(
-            "/v1/invites", json={"email": unique_email("k"), "role": "staff"}, headers=org.headers()
-        )
+        r = await http.post("/v1/invites", json={"email": unique_email("k"), "role": "staff"}, headers=org.headers())
         assert r.status_code == 201, r.text
         assert (await http.post("/v1/auth/logout", headers=org.headers())).status_code == 403
 

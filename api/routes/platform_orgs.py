@@ -1,0 +1,103 @@
+"""Deleting an organisation, for whoever runs the installation (the platform token, as for creating one).
+
+``DELETE /v1/platform/orgs/{id}`` exports the org's data and soft-deletes it in one transaction
+(``persistence.org_deletion``); a repeat answers the first deletion. ``GET …/export`` hands the operator the
+zip to pass on to the agency. Both answer 404 when no platform token is configured, as creation does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from litestar import Request, delete, get
+from litestar.response import File
+
+from api.auth import bearer_token
+from api.problems import NotFound, Unauthorized, not_found
+from core.settings import Settings
+from persistence import audit
+from persistence.db import tenant_session
+from persistence.models import Org
+from persistence.org_deletion import OrgNotFound, delete_org
+
+
+class DeletedOrgOut(msgspec.Struct):
+    org_id: uuid.UUID
+    slug: str
+    deleted_at: datetime
+    deleted_by: str
+    export_name: str
+    export_sha256: str
+    export_url: str
+    rows_exported: dict[str, int]
+    """Per table; empty when this answers an earlier deletion."""
+    already_deleted: bool
+
+
+def _operator(request: Request[Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state.settings
+    if not settings.platform_token:
+        raise NotFound("not found")
+    sent = bearer_token(request) or ""
+    if not hmac.compare_digest(sent.encode(), settings.platform_token.encode()):
+        raise Unauthorized("missing or wrong platform token")
+    return settings
+
+
+@delete(
+    "/platform/orgs/{org_id:uuid}",
+    opt={"public": True},
+    status_code=200,
+    summary="Export an organisation's data, then soft-delete it (platform operator)",
+)
+async def delete_platform_org(request: Request[Any, Any, Any], org_id: uuid.UUID) -> DeletedOrgOut:
+    settings = _operator(request)
+    async with tenant_session(request.app.state.sessionmaker, org_id) as session:
+        try:
+            deleted = await delete_org(
+                session,
+                org_id,
+                actor=audit.Actor(type="platform", id="operator"),
+                exports_dir=settings.home / "exports",
+                now=datetime.now(UTC),
+            )
+        except OrgNotFound:
+            raise not_found("organisation", org_id) from None
+    return DeletedOrgOut(
+        org_id=deleted.org_id,
+        slug=deleted.slug,
+        deleted_at=deleted.deleted_at,
+        deleted_by=deleted.deleted_by,
+        export_name=deleted.export_name,
+        export_sha256=deleted.export_sha256,
+        export_url=f"/v1/platform/orgs/{deleted.org_id}/export",
+        rows_exported=deleted.rows,
+        already_deleted=deleted.already,
+    )
+
+
+@get(
+    "/platform/orgs/{org_id:uuid}/export",
+    opt={"public": True},
+    media_type="application/zip",
+    summary="Download a deleted organisation's export (platform operator)",
+)
+async def download_org_export(request: Request[Any, Any, Any], org_id: uuid.UUID) -> File:
+    settings = _operator(request)
+    async with tenant_session(request.app.state.sessionmaker, org_id) as session:
+        org = await session.get(Org, org_id)
+        if org is None or org.export_name is None:
+            raise not_found("organisation export", org_id)
+        name = org.export_name
+    path = settings.home / "exports" / name
+    if not await asyncio.to_thread(path.is_file):
+        raise NotFound(f"the export {name} is no longer on this server (exports live in {path.parent.name}/)")
+    return File(path=path, filename=name, media_type="application/zip")
+
+
+ROUTES = [delete_platform_org, download_org_export]
