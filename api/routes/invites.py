@@ -10,7 +10,6 @@ Unset, the route answers 404 as if it did not exist.
 
 from __future__ import annotations
 
-import hmac
 import math
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,16 +20,16 @@ from litestar import Request, Response, delete, get, post
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import _client_address, bearer_token
+from api.auth import _client_address
 from api.context import Ctx
 from api.dto import Body
+from api.platform import platform_operator
 from api.problems import (
     Conflict,
     FieldError,
     Forbidden,
     NotFound,
     TooManyRequests,
-    Unauthorized,
     ValidationFailed,
     not_found,
 )
@@ -228,12 +227,7 @@ async def _create_org(
     summary="Create an organisation (platform operator) and mail its owner an invite",
 )
 async def create_platform_org(request: Request[Any, Any, Any], data: PlatformOrgCreate) -> Response[PlatformOrgOut]:
-    settings: Settings = request.app.state.settings
-    if not settings.platform_token:
-        raise NotFound("not found")
-    sent = bearer_token(request) or ""
-    if not hmac.compare_digest(sent.encode(), settings.platform_token.encode()):
-        raise Unauthorized("missing or wrong platform token")
+    platform_operator(request)
     org_id, email, link, expires_at = await _create_org(
         request,
         name=data.name,

@@ -8,7 +8,6 @@ zip to pass on to the agency. Both answer 404 when no platform token is configur
 from __future__ import annotations
 
 import asyncio
-import hmac
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +16,8 @@ import msgspec
 from litestar import Request, delete, get
 from litestar.response import File
 
-from api.auth import bearer_token
-from api.problems import NotFound, Unauthorized, not_found
-from core.settings import Settings
+from api.platform import platform_operator
+from api.problems import NotFound, not_found
 from persistence import audit
 from persistence.db import tenant_session
 from persistence.models import Org
@@ -39,16 +37,6 @@ class DeletedOrgOut(msgspec.Struct):
     already_deleted: bool
 
 
-def _operator(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state.settings
-    if not settings.platform_token:
-        raise NotFound("not found")
-    sent = bearer_token(request) or ""
-    if not hmac.compare_digest(sent.encode(), settings.platform_token.encode()):
-        raise Unauthorized("missing or wrong platform token")
-    return settings
-
-
 @delete(
     "/platform/orgs/{org_id:uuid}",
     opt={"public": True},
@@ -56,7 +44,7 @@ def _operator(request: Request[Any, Any, Any]) -> Settings:
     summary="Export an organisation's data, then soft-delete it (platform operator)",
 )
 async def delete_platform_org(request: Request[Any, Any, Any], org_id: uuid.UUID) -> DeletedOrgOut:
-    settings = _operator(request)
+    settings = platform_operator(request)
     async with tenant_session(request.app.state.sessionmaker, org_id) as session:
         try:
             deleted = await delete_org(
@@ -88,7 +76,7 @@ async def delete_platform_org(request: Request[Any, Any, Any], org_id: uuid.UUID
     summary="Download a deleted organisation's export (platform operator)",
 )
 async def download_org_export(request: Request[Any, Any, Any], org_id: uuid.UUID) -> File:
-    settings = _operator(request)
+    settings = platform_operator(request)
     async with tenant_session(request.app.state.sessionmaker, org_id) as session:
         org = await session.get(Org, org_id)
         if org is None or org.export_name is None:

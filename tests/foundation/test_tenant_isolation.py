@@ -95,6 +95,7 @@ COVERED_ELSEWHERE = {
     "grant_id": "tests/engagements/test_isolation.py",
     "plan_id": "tests/capacity/test_isolation.py",
     "invite_id": "tests/identity/test_isolation.py",
+    "org_id": "tests/identity/test_isolation.py",
 }
 
 

@@ -38,3 +38,16 @@ async def test_a_token_relabelled_with_another_org_finds_nothing(identity_stack:
         assert (await http.get("/v1/auth/me")).status_code == 401
         http.cookies.set("af_session", f"{uuid.uuid4().hex}.{session.split('.', 1)[1]}", domain="testserver.local")
         assert (await http.get("/v1/org")).status_code == 401
+
+
+async def test_an_orgs_own_key_cannot_delete_or_export_another_org(identity_stack: Stack, org, other_org) -> None:  # type: ignore[no-untyped-def]
+    """The platform org routes take an {org_id} of any tenant, so no tenant credential may reach them."""
+    org_id = other_org.id
+    async with identity_stack.client() as http:
+        r = await http.delete(f"/v1/platform/orgs/{org_id}", headers=org.headers())
+        assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["detail"] == "missing or wrong platform token"
+        r = await http.get(f"/v1/platform/orgs/{org_id}/export", headers=org.headers())
+        assert r.status_code == 401
+        # The other org is untouched: its key still works.
+        assert (await http.get("/v1/org", headers=other_org.headers())).status_code == 200

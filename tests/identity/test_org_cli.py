@@ -23,10 +23,10 @@ def _env(**variables: str) -> dict[str, str]:
     return env | {"COLUMNS": "200", "AGENCYFLOW_LOG_LEVEL": "WARNING"} | variables
 
 
-async def org_create(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+async def agencyflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "cli.main", "org", "create", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -34,6 +34,14 @@ async def org_create(*args: str, env: dict[str, str]) -> subprocess.CompletedPro
         timeout=180,
         check=False,
     )
+
+
+async def org_create(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await agencyflow("org", "create", *args, env=env)
+
+
+async def org_delete(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await agencyflow("org", "delete", *args, env=env)
 
 
 async def test_org_create_prints_and_mails_a_one_time_owner_invite(
@@ -92,19 +100,6 @@ async def test_org_create_without_smtp_writes_the_outbox_and_refuses_bad_input(d
     assert bad.returncode == 1 and "--slug must be" in bad.stderr and "Traceback" not in bad.stderr
     bad = await org_create("--name", "Bad", "--slug", "fine-slug", "--owner-email", "nobody", env=env)
     assert bad.returncode == 1 and "is not an email address" in bad.stderr
-
-
-async def org_delete(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "cli.main", "org", "delete", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 async def test_org_delete_asks_for_yes_writes_the_export_then_locks_the_owner_out(
