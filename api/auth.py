@@ -19,7 +19,7 @@ from api.rate_limits import limiter, retry_after
 from api.sessions import SESSION_COOKIE, require_step_up, session_principal
 from core import api_keys
 from core.logging import org_id_var
-from core.permissions import PERMISSIONS, Role
+from core.permissions import PERMISSIONS, SCOPED_ACTIONS, Role
 from identity.tokens import parse_org_token
 from persistence.audit import Actor
 from persistence.db import raw_tenant_transaction
@@ -27,7 +27,8 @@ from persistence.db import raw_tenant_transaction
 # A personal key (one with a user) acts with at most its person's current role: the membership is read with it,
 # and a key whose person is no longer a member does not authenticate at all.
 _LOOKUP = (
-    "SELECT k.id, k.secret_hash, k.role, k.scopes, k.user_id, k.client_id, k.revoked_at, m.role AS member_role "
+    "SELECT k.id, k.secret_hash, k.role, k.scopes, k.user_id, k.client_id, k.revoked_at, m.role AS member_role, "
+    "m.scope_client_ids, m.scope_project_ids "
     "FROM api_keys k LEFT JOIN memberships m ON m.user_id = k.user_id WHERE k.prefix = $1 "
     # a deleted org's keys were revoked with it; this also refuses one minted by a request racing the deletion
     "AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.deleted_at IS NOT NULL)"
@@ -57,6 +58,13 @@ class Principal:
     mfa_roles: frozenset[str] = frozenset()
     # A personal key's person's role: the key may do only what both its own role and this one allow.
     member_role: Role | None = None
+    # A membership scoped to some clients/projects (``api.member_scope``): None means the role's whole reach.
+    scope_clients: frozenset[uuid.UUID] | None = None
+    scope_projects: frozenset[uuid.UUID] | None = None
+
+    @property
+    def scoped(self) -> bool:
+        return self.scope_clients is not None
 
     @property
     def actor(self) -> Actor:
@@ -67,6 +75,15 @@ class Principal:
         roles, scope = PERMISSIONS[action]
         capped = self.member_role is None or self.member_role in roles
         return self.role in roles and capped and scope.value in self.scopes
+
+
+def member_scope(
+    clients: list[uuid.UUID] | None, projects: list[uuid.UUID] | None
+) -> tuple[frozenset[uuid.UUID] | None, frozenset[uuid.UUID] | None]:
+    """A membership's scope columns as the principal carries them: both empty (or no membership) is unscoped."""
+    if not clients and not projects:
+        return None, None
+    return frozenset(clients or ()), frozenset(projects or ())
 
 
 def bearer_token(request: Request) -> str | None:
@@ -131,6 +148,7 @@ async def authenticate(request: Request) -> None:
     if not valid:
         failures.take(source)
         raise Unauthorized()
+    scope = member_scope(row["scope_client_ids"], row["scope_project_ids"])
     principal = Principal(
         org_id=parsed.org_id,
         key_id=row["id"],
@@ -139,6 +157,8 @@ async def authenticate(request: Request) -> None:
         user_id=row["user_id"],
         client_id=row["client_id"],
         member_role=Role(row["member_role"]) if row["member_role"] else None,
+        scope_clients=scope[0],
+        scope_projects=scope[1],
     )
     await _authorise(request, settings, principal, opt)
 
@@ -167,6 +187,8 @@ async def _authorise(request: Request[Any, Any, Any], settings: Any, principal: 
         raise RuntimeError(f"route {request.url.path} declares neither an action nor public access")
     if not principal.can(action):
         raise Forbidden(f"role {principal.role.value} with scopes {sorted(principal.scopes)} may not {action}")
+    if principal.scoped and action not in SCOPED_ACTIONS:
+        raise Forbidden(f"this membership is scoped to some clients or projects; {action} spans the organisation")
     if action in MONEY_DECISIONS and principal.user_id is None:
         raise Forbidden(f"a service key acts for nobody and may not {action}: use a personal key or sign in")
     require_step_up(principal, action, settings)

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from api.auth import authenticate
 from api.context import Ctx
 from api.decoding import decode_json
+from api.member_scope import project_in_reach, project_reach
 from api.problems import Forbidden, not_found
 from api.resources import get_row
 from core.permissions import Role
@@ -35,12 +36,24 @@ T = TypeVar("T")
 ALL_PROJECTS = frozenset({Role.OWNER, Role.ADMIN, Role.DELIVERY_LEAD, Role.FINANCE})
 
 _GATES: dict[str, str] = {
-    "projects": "SELECT client_id FROM projects WHERE id = :id",
-    "clients": "SELECT id AS client_id FROM clients WHERE id = :id",
-    "timesheets": "SELECT NULL::uuid AS client_id FROM timesheets WHERE id = :id",
+    "projects": "SELECT client_id, id AS project_id FROM projects WHERE id = :id",
+    "clients": "SELECT id AS client_id, NULL::uuid AS project_id FROM clients WHERE id = :id",
+    "timesheets": "SELECT NULL::uuid AS client_id, NULL::uuid AS project_id FROM timesheets WHERE id = :id",
 }
 for _table in ("project_phases", "milestones", "tasks", "time_entries", "expenses"):
-    _GATES[_table] = f"SELECT p.client_id FROM {_table} x JOIN projects p ON p.id = x.project_id WHERE x.id = :id"
+    _GATES[_table] = (
+        f"SELECT p.client_id, x.project_id FROM {_table} x JOIN projects p ON p.id = x.project_id WHERE x.id = :id"
+    )
+
+
+def _visible(principal: Any, table: str, row: Any) -> bool:
+    if principal.role is Role.CLIENT_VIEWER:
+        return bool(row.client_id == principal.client_id)
+    if not principal.scoped:
+        return True
+    if table == "clients":
+        return row.client_id in principal.scope_clients
+    return row.project_id is None or project_in_reach(principal, row.project_id, row.client_id)
 
 
 def gate(table: str, param: str, entity: str) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
@@ -54,7 +67,7 @@ def gate(table: str, param: str, entity: str) -> Callable[[Request[Any, Any, Any
         async with request.app.state.sessionmaker() as session, session.begin():
             await set_tenant(session, principal.org_id)
             row = (await session.execute(sql, {"id": row_id})).first()
-        if row is None or (principal.role is Role.CLIENT_VIEWER and row.client_id != principal.client_id):
+        if row is None or not _visible(principal, table, row):
             raise not_found(entity, row_id)
 
     return hook
@@ -77,9 +90,11 @@ async def require_me(ctx: Ctx) -> Person:
 
 
 async def managed(ctx: Ctx) -> set[uuid.UUID] | None:
-    """Projects the caller may act on as a manager: None means all of them."""
+    """Projects the caller may act on as a manager: None means all of them. A scoped membership
+    (``api.member_scope``) narrows either answer to the projects in its reach."""
+    reach = await project_reach(ctx)
     if ctx.principal.role in ALL_PROJECTS:
-        return None
+        return None if reach is None else set(reach)
     if ctx.principal.role is not Role.PM:
         return set()
     state = ctx.request.state
@@ -87,7 +102,7 @@ async def managed(ctx: Ctx) -> set[uuid.UUID] | None:
         person = await me(ctx)
         state.af_managed = await managed_project_ids(ctx.session, person.id if person else None)
     projects: set[uuid.UUID] = state.af_managed
-    return projects
+    return projects if reach is None else projects & reach
 
 
 async def manages(ctx: Ctx, project_id: uuid.UUID) -> bool:

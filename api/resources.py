@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from api.context import Ctx
 from api.etags import check_if_match, etag_for, not_modified
 from api.idempotency import json_response
+from api.member_scope import narrow
 from api.pagination import Page, page_of, paginate
 from api.problems import Conflict, not_found
 from core import plain_decimal
-from core.permissions import Role
 
 Out = TypeVar("Out", bound=msgspec.Struct)
 _encoder = plain_decimal.Encoder()  # Decimals in plain fixed-point form
@@ -35,20 +35,8 @@ def state_of(row: Any, out_type: type[msgspec.Struct]) -> dict[str, Any]:
     return result
 
 
-def viewer_client(ctx: Ctx) -> uuid.UUID | None:
-    """A client_viewer only ever sees its own client's data."""
-    if ctx.principal.role is Role.CLIENT_VIEWER:
-        return ctx.principal.client_id or uuid.UUID(int=0)
-    return None
-
-
 async def get_row(ctx: Ctx, model: Any, row_id: uuid.UUID, entity: str, *, for_update: bool = False) -> Any:
-    query = select(model).where(model.id == row_id)
-    client = viewer_client(ctx)
-    if client is not None and hasattr(model, "client_id"):
-        query = query.where(model.client_id == client)
-    elif client is not None and model.__tablename__ == "clients":
-        query = query.where(model.id == client)
+    query = await narrow(ctx, select(model).where(model.id == row_id), model)
     if for_update:
         query = query.with_for_update()
     row = (await ctx.session.execute(query)).scalar_one_or_none()
@@ -60,11 +48,7 @@ async def get_row(ctx: Ctx, model: Any, row_id: uuid.UUID, entity: str, *, for_u
 async def list_page(
     ctx: Ctx, query: Select[Any], model: Any, out_type: type[Out], limit: int, cursor: str | None
 ) -> Page[Out]:
-    client = viewer_client(ctx)
-    if client is not None and hasattr(model, "client_id"):
-        query = query.where(model.client_id == client)
-    elif client is not None and model.__tablename__ == "clients":
-        query = query.where(model.id == client)
+    query = await narrow(ctx, query, model)
     rows = (await ctx.session.execute(paginate(query, model.id, limit, cursor))).scalars().all()
     items, next_cursor = page_of(rows, limit, lambda row: row.id)
     return Page(items=[to_out(row, out_type) for row in items], next_cursor=next_cursor)

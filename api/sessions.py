@@ -35,7 +35,7 @@ _TOUCH_EVERY = timedelta(seconds=30)
 
 _LOOKUP = """
 SELECT s.id, s.user_id, s.csrf_hash, s.last_seen_at, s.expires_at, s.mfa_verified_at, s.revoked_at,
-       m.role, m.client_id, u.totp_enabled_at,
+       m.role, m.client_id, m.scope_client_ids, m.scope_project_ids, u.totp_enabled_at,
        COALESCE((SELECT p.mfa_roles FROM identity_policies p), ARRAY['owner', 'admin', 'finance']) AS mfa_roles
 FROM user_sessions s
 JOIN memberships m ON m.user_id = s.user_id
@@ -76,7 +76,7 @@ def cleared_cookies(request: Request[Any, Any, Any]) -> list[Cookie]:
 async def session_principal(request: Request[Any, Any, Any], settings: Settings, cookie: str) -> Any:
     """The principal behind a session cookie; raises 401 for an unknown, revoked or timed-out session and
     403 for an unsafe request without the CSRF token or a session still waiting for its second factor."""
-    from api.auth import Principal  # api.auth imports this module for the cookie path
+    from api.auth import Principal, member_scope  # api.auth imports this module for the cookie path
 
     parsed = parse_org_token(cookie)
     if parsed is None:
@@ -104,6 +104,7 @@ async def session_principal(request: Request[Any, Any, Any], settings: Settings,
     pending = row["totp_enabled_at"] is not None and row["mfa_verified_at"] is None
     if pending and not request.route_handler.opt.get("mfa_pending_ok"):
         raise MfaRequired("enter a code from your authenticator (POST /v1/auth/mfa/verify) first")
+    scope = member_scope(row["scope_client_ids"], row["scope_project_ids"])
     return Principal(
         org_id=org_id,
         key_id=row["id"],
@@ -115,6 +116,8 @@ async def session_principal(request: Request[Any, Any, Any], settings: Settings,
         mfa_enabled=row["totp_enabled_at"] is not None,
         mfa_verified_at=row["mfa_verified_at"],
         mfa_roles=frozenset(row["mfa_roles"]),
+        scope_clients=scope[0],
+        scope_projects=scope[1],
     )
 
 

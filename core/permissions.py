@@ -104,6 +104,48 @@ PERMISSIONS: Final[dict[str, tuple[frozenset[Role], Scope]]] = {
 
 DEFAULT_SCOPES: Final = (Scope.READ, Scope.WRITE)
 
+UNSCOPABLE_ROLES: Final = MANAGERS | {Role.CLIENT_VIEWER}
+"""Owners and admins manage the whole organisation (members, keys, scopes themselves), and a client_viewer is
+already bound to its one client: none of them takes a client/project scope."""
+
+SCOPED_ACTIONS: Final = frozenset(
+    {
+        "org.read",
+        "account.read",
+        "account.write",
+        "clients.read",
+        "sites.read",
+        "projects.read",
+        "projects.write",
+        "people.read",
+        "usage.read",
+        "contracts.read",
+        "invoices.read",
+        "invoices.approve",
+        "invoices.adjust",
+        "tasks.read",
+        "tasks.write",
+        "milestones.read",
+        "milestones.write",
+        "milestones.accept",
+        "budget.read",
+        "budget.write",
+        "time.read_own",
+        "time.write_own",
+        "time.read_all",
+        "time.write_all",
+        "time.import",
+        "timesheets.submit",
+        "timesheets.approve",
+        "expenses.read",
+        "expenses.write",
+        "expenses.approve",
+    }
+)
+"""What a member scoped to some clients/projects may still do: each of these reads or acts on one client's or
+one project's rows, filtered or 404'd by the scope (``api.member_scope``). Everything else spans the whole
+organisation (reports, capacity, meters, budgets, webhooks, members, keys, the ledger) and is refused."""
+
 STEP_UP_ACTIONS: Final = frozenset({"invoices.approve", "credit_notes.write", "api_keys.write", "webhooks.write"})
 """Money, keys and integrations: a browser session whose role the org holds to MFA (default owner, admin,
 finance) needs a second-factor check within the last few minutes for these (``api.sessions``)."""

@@ -83,6 +83,8 @@ async def create_invite(
     invited_by: uuid.UUID | None,
     now: datetime,
     ttl: timedelta = INVITE_TTL,
+    scope_client_ids: Sequence[uuid.UUID] = (),
+    scope_project_ids: Sequence[uuid.UUID] = (),
 ) -> tuple[Invite, str]:
     """A fresh invite; earlier open invites of the same email to this org stop working (one live link)."""
     email = email.strip().lower()
@@ -100,6 +102,8 @@ async def create_invite(
         token_hash=digest,
         expires_at=now + ttl,
         invited_by=invited_by,
+        scope_client_ids=list(scope_client_ids),
+        scope_project_ids=list(scope_project_ids),
     )
     session.add(invite)
     await session.flush()
@@ -136,7 +140,14 @@ async def accept_invite(
     existing = (await session.execute(select(Membership.id).where(Membership.user_id == user_id))).scalar_one_or_none()
     if existing is not None:
         raise ValueError("already a member of this organisation")
-    membership = Membership(org_id=invite.org_id, user_id=user_id, role=invite.role, client_id=invite.client_id)
+    membership = Membership(
+        org_id=invite.org_id,
+        user_id=user_id,
+        role=invite.role,
+        client_id=invite.client_id,
+        scope_client_ids=list(invite.scope_client_ids),
+        scope_project_ids=list(invite.scope_project_ids),
+    )
     session.add(membership)
     invite.accepted_at = now
     invite.accepted_user_id = user_id
@@ -229,17 +240,13 @@ async def rotate_session(
 
 async def revoke_session(session: AsyncSession, session_id: uuid.UUID, now: datetime) -> None:
     await session.execute(
-        update(UserSession)
-        .where(UserSession.id == session_id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(UserSession).where(UserSession.id == session_id, UserSession.revoked_at.is_(None)).values(revoked_at=now)
     )
 
 
 async def revoke_sessions_everywhere(session: AsyncSession, user_id: uuid.UUID) -> int:
     """Sign the person out of every org (definer function: their sessions elsewhere are not visible here)."""
-    count = (
-        await session.execute(text("SELECT af_revoke_user_sessions(:user_id)"), {"user_id": user_id})
-    ).scalar_one()
+    count = (await session.execute(text("SELECT af_revoke_user_sessions(:user_id)"), {"user_id": user_id})).scalar_one()
     return int(count)
 
 

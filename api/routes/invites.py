@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from api.auth import _client_address
 from api.context import Ctx
 from api.dto import Body
+from api.member_scope import ScopeIds, check_scope_ids, scope_problems
 from api.platform import platform_operator
 from api.problems import (
     Conflict,
@@ -52,6 +53,12 @@ class InviteCreate(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     role: Role
     client_id: uuid.UUID | None = None
+    scope_client_ids: ScopeIds = msgspec.field(default_factory=list)
+    scope_project_ids: ScopeIds = msgspec.field(default_factory=list)
+    """The member will reach only these clients/projects (``api.member_scope``); both empty: the whole role."""
+
+    def problems(self) -> list[FieldError]:
+        return scope_problems(self.role, self.scope_client_ids, self.scope_project_ids)
 
 
 class InviteOut(msgspec.Struct):
@@ -59,6 +66,8 @@ class InviteOut(msgspec.Struct):
     email: str
     role: str
     client_id: uuid.UUID | None
+    scope_client_ids: list[uuid.UUID]
+    scope_project_ids: list[uuid.UUID]
     expires_at: datetime
     accepted_at: datetime | None
     revoked_at: datetime | None
@@ -87,6 +96,8 @@ def _out(invite: Invite) -> InviteOut:
         email=invite.email,
         role=invite.role,
         client_id=invite.client_id,
+        scope_client_ids=list(invite.scope_client_ids),
+        scope_project_ids=list(invite.scope_project_ids),
         expires_at=invite.expires_at,
         accepted_at=invite.accepted_at,
         revoked_at=invite.revoked_at,
@@ -111,6 +122,7 @@ async def create_invite(ctx: Ctx, data: InviteCreate) -> Response[InviteOut]:
         )
     if data.client_id is not None:
         await get_row(ctx, Client, data.client_id, "client")
+    await check_scope_ids(ctx, data.scope_client_ids, data.scope_project_ids)
     email = data.email.strip().lower()
     member = (
         await ctx.session.execute(
@@ -128,6 +140,8 @@ async def create_invite(ctx: Ctx, data: InviteCreate) -> Response[InviteOut]:
         client_id=data.client_id,
         invited_by=ctx.principal.user_id,
         now=now,
+        scope_client_ids=data.scope_client_ids,
+        scope_project_ids=data.scope_project_ids,
     )
     org_name = (await ctx.session.execute(select(Org.name))).scalar_one()
     settings: Settings = ctx.request.app.state.settings

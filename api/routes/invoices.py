@@ -19,9 +19,9 @@ from api.dto import Body
 from api.engagements import temporal, update
 from api.etags import check_if_match, etag_for
 from api.idempotency import json_response
+from api.member_scope import client_reach
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.problems import Conflict, not_found
-from api.resources import viewer_client
 from core.permissions import Role
 from persistence.models import Invoice, LedgerPosting, Notification
 from workflows import names
@@ -95,10 +95,12 @@ class NotificationOut(msgspec.Struct):
 
 
 def _scoped(ctx: Ctx, query: Any) -> Any:
-    """client_viewer keys see only their client's approved invoices."""
-    client = viewer_client(ctx)
-    if client is not None:
-        query = query.where(Invoice.client_id == client, Invoice.status == "approved")
+    """client_viewer keys see only their client's approved invoices; a scoped member its clients' invoices."""
+    clients = client_reach(ctx)
+    if clients is not None:
+        query = query.where(Invoice.client_id.in_(clients))
+    if ctx.principal.role is Role.CLIENT_VIEWER:
+        query = query.where(Invoice.status == "approved")
     return query
 
 
@@ -284,6 +286,8 @@ async def list_notifications(
         query = query.where(Notification.invoice_id == invoice_id)
     if ctx.principal.role is Role.CLIENT_VIEWER:
         query = query.where(Notification.id.is_(None))
+    elif (clients := client_reach(ctx)) is not None:
+        query = query.where(Notification.invoice_id.in_(select(Invoice.id).where(Invoice.client_id.in_(clients))))
     rows = (await ctx.session.execute(paginate(query, Notification.id, limit, cursor))).scalars().all()
     items, next_cursor = page_of(rows, limit, lambda r: r.id)
     return Page(

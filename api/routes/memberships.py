@@ -1,8 +1,10 @@
-"""Memberships: which users belong to the org and with which role.
+"""Memberships: which users belong to the org, with which role, and optionally scoped to clients/projects.
 
 Escalation is closed: only an owner grants or removes the owner role, and the last owner cannot leave.
 Removing a member revokes their sessions and personal API keys in the same transaction, so both fail on
-the very next request; a role change ends their sessions too (they sign in again under the new role).
+the very next request; a role or scope change ends their sessions too (they sign in again under the new
+role). A scope (``scope_client_ids``, ``scope_project_ids``) narrows what a member reaches (``api.member_scope``);
+owners, admins and client viewers take none.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from api.context import Ctx
 from api.dto import Body
 from api.etags import check_if_match, etag_for
 from api.idempotency import idempotent_create, json_response
+from api.member_scope import ScopeIds, check_scope_ids, scope_problems
 from api.pagination import Cursor, Limit, Page, page_of, paginate
 from api.problems import Conflict, FieldError, Forbidden, ValidationFailed, not_found
 from api.resources import get_row
@@ -36,14 +39,20 @@ class MembershipCreate(msgspec.Struct, forbid_unknown_fields=True):
     display_name: Name
     role: Role
     client_id: uuid.UUID | None = None
+    scope_client_ids: ScopeIds = msgspec.field(default_factory=list)
+    scope_project_ids: ScopeIds = msgspec.field(default_factory=list)
 
     def problems(self) -> list[FieldError]:
-        return _client_rule(self.role, self.client_id)
+        return _client_rule(self.role, self.client_id) + scope_problems(
+            self.role, self.scope_client_ids, self.scope_project_ids
+        )
 
 
 class MembershipPatch(msgspec.Struct, forbid_unknown_fields=True):
     role: Role | msgspec.UnsetType = msgspec.UNSET
     client_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    scope_client_ids: ScopeIds | msgspec.UnsetType = msgspec.UNSET
+    scope_project_ids: ScopeIds | msgspec.UnsetType = msgspec.UNSET
 
 
 class MembershipOut(msgspec.Struct):
@@ -53,6 +62,9 @@ class MembershipOut(msgspec.Struct):
     display_name: str
     role: str
     client_id: uuid.UUID | None
+    scope_client_ids: list[uuid.UUID]
+    scope_project_ids: list[uuid.UUID]
+    """Both empty: the role's whole reach."""
     version: int
     created_at: datetime
 
@@ -73,13 +85,21 @@ def _out(membership: Membership, user: Any) -> MembershipOut:
         display_name=user.display_name,
         role=membership.role,
         client_id=membership.client_id,
+        scope_client_ids=list(membership.scope_client_ids),
+        scope_project_ids=list(membership.scope_project_ids),
         version=membership.version,
         created_at=membership.created_at,
     )
 
 
 def _state(out: MembershipOut) -> dict[str, Any]:
-    return {"user_id": str(out.user_id), "role": out.role, "client_id": str(out.client_id or "")}
+    return {
+        "user_id": str(out.user_id),
+        "role": out.role,
+        "client_id": str(out.client_id or ""),
+        "scope_client_ids": [str(i) for i in out.scope_client_ids],
+        "scope_project_ids": [str(i) for i in out.scope_project_ids],
+    }
 
 
 def _guard_owner_change(ctx: Ctx, *roles: str) -> None:
@@ -129,6 +149,7 @@ async def create_membership(ctx: Ctx, data: MembershipCreate) -> Response[Member
     _guard_owner_change(ctx, data.role.value)
     if data.client_id is not None:
         await get_row(ctx, Client, data.client_id, "client")
+    await check_scope_ids(ctx, data.scope_client_ids, data.scope_project_ids)
 
     async def create() -> tuple[int, object, dict[str, str]]:
         user_id = (
@@ -142,7 +163,14 @@ async def create_membership(ctx: Ctx, data: MembershipCreate) -> Response[Member
         ).scalar_one_or_none()
         if existing is not None:
             raise Conflict(f"{data.email} is already a member (membership {existing})")
-        membership = Membership(org_id=ctx.org_id, user_id=user_id, role=data.role.value, client_id=data.client_id)
+        membership = Membership(
+            org_id=ctx.org_id,
+            user_id=user_id,
+            role=data.role.value,
+            client_id=data.client_id,
+            scope_client_ids=data.scope_client_ids,
+            scope_project_ids=data.scope_project_ids,
+        )
         ctx.session.add(membership)
         await ctx.session.flush()
         membership, user = await _load(ctx, membership.id)
@@ -168,7 +196,7 @@ async def get_membership(ctx: Ctx, membership_id: uuid.UUID) -> Response[Members
     opt={"action": "memberships.write"},
     dto=Body[MembershipPatch],
     return_dto=None,
-    summary="Change a member's role",
+    summary="Change a member's role or scope",
 )
 async def update_membership(ctx: Ctx, membership_id: uuid.UUID, data: MembershipPatch) -> Response[MembershipOut]:
     membership, user = await _load(ctx, membership_id)
@@ -176,16 +204,27 @@ async def update_membership(ctx: Ctx, membership_id: uuid.UUID, data: Membership
     before = _state(_out(membership, user))
     new_role = membership.role if data.role is msgspec.UNSET else data.role.value
     new_client = membership.client_id if data.client_id is msgspec.UNSET else data.client_id
-    errors = _client_rule(Role(new_role), new_client)
+    new_clients = list(membership.scope_client_ids if data.scope_client_ids is msgspec.UNSET else data.scope_client_ids)
+    new_projects = list(
+        membership.scope_project_ids if data.scope_project_ids is msgspec.UNSET else data.scope_project_ids
+    )
+    errors = _client_rule(Role(new_role), new_client) + scope_problems(Role(new_role), new_clients, new_projects)
     if errors:
-        raise ValidationFailed("role and client do not fit together", errors=errors)
+        raise ValidationFailed("role, client and scope do not fit together", errors=errors)
     if new_role != membership.role:
         _guard_owner_change(ctx, new_role, membership.role)
         await _ensure_other_owner(ctx, membership)
-        await identity_store.revoke_member_sessions(ctx.session, membership.user_id, datetime.now(UTC))
     if new_client is not None and new_client != membership.client_id:
         await get_row(ctx, Client, new_client, "client")
+    rescoped = set(new_clients) != set(membership.scope_client_ids) or set(new_projects) != set(
+        membership.scope_project_ids
+    )
+    if rescoped:
+        await check_scope_ids(ctx, new_clients, new_projects)
+    if new_role != membership.role or rescoped:
+        await identity_store.revoke_member_sessions(ctx.session, membership.user_id, datetime.now(UTC))
     membership.role, membership.client_id = new_role, new_client
+    membership.scope_client_ids, membership.scope_project_ids = new_clients, new_projects
     await ctx.session.flush()
     out = _out(membership, user)
     await ctx.audit("membership.update", "membership", membership.id, before=before, after=_state(out))

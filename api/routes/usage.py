@@ -22,9 +22,9 @@ from api.auth import Principal
 from api.context import Ctx
 from api.dto import Body
 from api.idempotency import json_response
+from api.member_scope import client_reach
 from api.pagination import Limit, check_limit
 from api.problems import BadRequest, FieldError, not_found
-from api.resources import viewer_client
 from core.gc_pause import gc_paused
 from core.logging import request_id_var
 from persistence.ingest import rematch_unmatched
@@ -114,11 +114,14 @@ async def get_usage(
     from_, to = _instant("from", start), _instant("to", end)
     if window is not None and window not in WINDOWS:
         raise BadRequest("bad window", errors=[FieldError(parameter="window", detail=f"one of {', '.join(WINDOWS)}")])
-    forced = viewer_client(ctx)
-    if forced is not None:
-        if client is not None and client != forced:
+    reach = client_reach(ctx)
+    if reach is not None:
+        if client is not None and client not in reach:
             raise not_found("client", client)
-        client = forced
+        if client is None and len(reach) != 1:
+            detail = "this membership reaches several clients: name one"
+            raise BadRequest("client required", errors=[FieldError(parameter="client", detail=detail)])
+        client = client or next(iter(reach))
     zone_name = tz
     if client is not None:
         row = (await ctx.session.execute(select(Client.timezone).where(Client.id == client))).first()
@@ -212,10 +215,10 @@ async def list_unmatched(
     if reason is not None:
         extra += " AND unmatched = :reason"
         params["reason"] = reason
-    forced = viewer_client(ctx)
-    if forced is not None:
-        extra += " AND client_id = :client"
-        params["client"] = forced
+    reach = client_reach(ctx)
+    if reach is not None:
+        extra += " AND client_id = ANY(:clients)"
+        params["clients"] = list(reach)
     rows = (await ctx.session.execute(text(_UNMATCHED.format(extra=extra)), params)).all()
     items = [
         UnmatchedEvent(
