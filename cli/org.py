@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -18,10 +19,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from sqlalchemy.exc import IntegrityError
+from temporalio.client import Client
 
 from cli.apikeys import CliError, resolve_org
 from cli.database import prepare_database, start_postgres
 from core.ids import new_id
+from core.runtime.endpoints import temporal_address
 from core.settings import Settings, load_settings
 from identity.mailer import Mailer, MailError
 from identity.messages import invite_link, invite_mail
@@ -29,6 +32,9 @@ from persistence import audit
 from persistence import identity_store as store
 from persistence.db import make_engine, make_sessionmaker, sqlstate, tenant_session
 from persistence.org_deletion import DeletedOrg, delete_org
+from workflows.org_stop import stop_org_workflows
+
+STOP_TIMEOUT_S = 15.0
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -88,18 +94,19 @@ async def _create(settings: Settings, app_url: str, name: str, slug: str, owner_
     return CreatedOrg(str(org_id), slug, link, "smtp" if path is None else str(path))
 
 
-def delete_org_cli(settings: Settings, org: str) -> DeletedOrg:
+def delete_org_cli(settings: Settings, org: str) -> tuple[DeletedOrg, int | None]:
+    """The deletion, then its engagements stopped (None: Temporal not reachable, run the command again)."""
     admin_url, _ = start_postgres(settings)
     app_url = prepare_database(admin_url)
     return asyncio.run(_delete(settings, admin_url, app_url, org))
 
 
-async def _delete(settings: Settings, admin_url: str, app_url: str, org: str) -> DeletedOrg:
+async def _delete(settings: Settings, admin_url: str, app_url: str, org: str) -> tuple[DeletedOrg, int | None]:
     org_id = await resolve_org(admin_url, org)
     engine = make_engine(app_url, pool_size=1, max_overflow=0)
     try:
         async with tenant_session(make_sessionmaker(engine), org_id) as session:
-            return await delete_org(
+            deleted = await delete_org(
                 session,
                 org_id,
                 actor=audit.Actor(type="cli", id="agencyflow org delete"),
@@ -108,6 +115,17 @@ async def _delete(settings: Settings, admin_url: str, app_url: str, org: str) ->
             )
     finally:
         await engine.dispose()
+    return deleted, await _stop_workflows(settings, org_id)
+
+
+async def _stop_workflows(settings: Settings, org_id: uuid.UUID) -> int | None:
+    try:
+        client = await asyncio.wait_for(
+            Client.connect(temporal_address(settings), namespace=settings.temporal_namespace), timeout=STOP_TIMEOUT_S
+        )
+        return await asyncio.wait_for(stop_org_workflows(client, org_id), timeout=STOP_TIMEOUT_S)
+    except Exception:  # reported to the operator, who runs the command again once Temporal is up
+        return None
 
 
 app = typer.Typer(help="Create and delete organisations (agencies).", no_args_is_help=True)
@@ -146,7 +164,7 @@ def delete(
         raise typer.Exit(1)
     settings = load_settings()
     try:
-        deleted = delete_org_cli(settings, org)
+        deleted, stopped = delete_org_cli(settings, org)
     except CliError as exc:
         err.print(f"[red]{exc}[/]", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
@@ -157,4 +175,13 @@ def delete(
         soft_wrap=True,
         highlight=False,
     )
+    if stopped is None:
+        err.print(
+            f"[yellow]Temporal at {temporal_address(settings)} did not answer: its engagements are still running; "
+            "run this command again once it is up to stop them[/]",
+            soft_wrap=True,
+            highlight=False,
+        )
+    else:
+        err.print(f"stopped {stopped} running engagement and billing workflows", highlight=False)
     print(settings.home / "exports" / deleted.export_name)

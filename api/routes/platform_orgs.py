@@ -8,6 +8,7 @@ zip to pass on to the agency. Both answer 404 when no platform token is configur
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,10 @@ from persistence import audit
 from persistence.db import tenant_session
 from persistence.models import Org
 from persistence.org_deletion import OrgNotFound, delete_org
+from workflows.org_stop import stop_org_workflows
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 20.0
 
 
 class DeletedOrgOut(msgspec.Struct):
@@ -35,6 +40,9 @@ class DeletedOrgOut(msgspec.Struct):
     rows_exported: dict[str, int]
     """Per table; empty when this answers an earlier deletion."""
     already_deleted: bool
+    workflows_stopped: int | None
+    """Engagements and billing cycles this call terminated (``workflows.org_stop``); null when Temporal could
+    not be reached in time: the deletion stands, and repeating the DELETE stops them."""
 
 
 @delete(
@@ -56,6 +64,7 @@ async def delete_platform_org(request: Request[Any, Any, Any], org_id: uuid.UUID
             )
         except OrgNotFound:
             raise not_found("organisation", org_id) from None
+    stopped = await _stop_workflows(request, org_id)
     return DeletedOrgOut(
         org_id=deleted.org_id,
         slug=deleted.slug,
@@ -66,7 +75,18 @@ async def delete_platform_org(request: Request[Any, Any, Any], org_id: uuid.UUID
         export_url=f"/v1/platform/orgs/{deleted.org_id}/export",
         rows_exported=deleted.rows,
         already_deleted=deleted.already,
+        workflows_stopped=stopped,
     )
+
+
+async def _stop_workflows(request: Request[Any, Any, Any], org_id: uuid.UUID) -> int | None:
+    """After the deletion committed: a Temporal outage must not undo it or hang the operator's request."""
+    try:
+        client = await asyncio.wait_for(request.app.state.temporal_client(), timeout=STOP_TIMEOUT_S)
+        return await asyncio.wait_for(stop_org_workflows(client, org_id), timeout=STOP_TIMEOUT_S)
+    except Exception as exc:  # reported as null; repeating the DELETE retries
+        log.warning("org %s deleted; its workflows were not stopped: %s", org_id, type(exc).__name__)
+        return None
 
 
 @get(

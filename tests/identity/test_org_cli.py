@@ -103,7 +103,7 @@ async def test_org_create_without_smtp_writes_the_outbox_and_refuses_bad_input(d
 
 
 async def test_org_delete_asks_for_yes_writes_the_export_then_locks_the_owner_out(
-    database, smtp, identity_stack: Stack, admin_engine, tmp_path
+    database, smtp, identity_stack: Stack, admin_engine, tmp_path, temporal_address
 ) -> None:  # type: ignore[no-untyped-def]
     smtp_url, inbox = smtp
     email = unique_email("leaver")
@@ -113,6 +113,7 @@ async def test_org_delete_asks_for_yes_writes_the_export_then_locks_the_owner_ou
         AGENCYFLOW_HOME=str(tmp_path),
         AGENCYFLOW_SMTP_URL=smtp_url,
         AGENCYFLOW_PUBLIC_URL="https://app.agency.test",
+        AGENCYFLOW_TEMPORAL_ADDRESS=temporal_address,
     )
     assert (await org_create("--name", "Leaving Co", "--slug", slug, "--owner-email", email, env=env)).returncode == 0
     browser = identity_stack.client()
@@ -133,6 +134,7 @@ async def test_org_delete_asks_for_yes_writes_the_export_then_locks_the_owner_ou
         assert export.parent == tmp_path / "exports" and export.name.startswith(f"{slug}-")
         assert zipfile.ZipFile(export).read("orgs.jsonl").count(b"Leaving Co") == 1
         assert hashlib.sha256(export.read_bytes()).hexdigest() in result.stderr
+        assert "stopped 0 running engagement and billing workflows" in result.stderr
         assert (await browser.get("/v1/org")).status_code == 401
 
     async with admin_engine.connect() as conn:
@@ -146,6 +148,8 @@ async def test_org_delete_asks_for_yes_writes_the_export_then_locks_the_owner_ou
     again = await org_delete(slug, "--yes", env=env)
     assert again.returncode == 0 and "was already deleted" in again.stderr
     assert again.stdout.strip() == str(export)
+    unreachable = await org_delete(slug, "--yes", env=env | {"AGENCYFLOW_TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    assert unreachable.returncode == 0 and "did not answer" in unreachable.stderr
     unknown = await org_delete("no-such-org", "--yes", env=env)
     assert unknown.returncode == 1 and "no organisation 'no-such-org'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
