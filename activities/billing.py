@@ -28,7 +28,7 @@ from core.ids import new_id
 from core.settings import Settings
 from integrations.accounting.beancount_ledger import BeancountLedger, LedgerCheckError
 from integrations.accounting.mapping import ledger_invoice
-from persistence import audit, finance_events
+from persistence import audit, collections, finance_events
 from persistence.billing_inputs import ContractNotFound, decode_terms, gather
 from persistence.billing_locks import lock_period
 from persistence.db import tenant_session
@@ -375,6 +375,7 @@ class BillingActivities:
         invoice.number = f"INV-{year}-{number:05d}"
         invoice.status = "approved"
         client = (await session.execute(select(Client).where(Client.id == invoice.client_id))).scalar_one()
+        await collections.issue(session, invoice, client, rec.issue_date or now.date())
         start, end = billing.period_bounds(invoice.period, client.timezone)
         await lock_period(
             session,
@@ -397,8 +398,7 @@ class BillingActivities:
         invoice's inputs): refuse when one is already billed elsewhere or changed since, so no hour or expense
         is billed twice or wrongly."""
         entries = [
-            (str(e.get("id")), Decimal(str(e.get("minutes"))))
-            for e in (invoice.inputs or {}).get("time_entries", [])
+            (str(e.get("id")), Decimal(str(e.get("minutes")))) for e in (invoice.inputs or {}).get("time_entries", [])
         ]
         problems = await claim_problems(session, client_id=invoice.client_id, invoice_id=invoice.id, entries=entries)
         # Expenses likewise, those in the invoice's currency (one in another currency is listed, not billed).

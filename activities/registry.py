@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.billing import BillingActivities
 from activities.capacity import CapacityActivities
+from activities.collection import CollectionActivities
 from activities.credits import CreditActivities
 from activities.maintenance import MaintenanceActivities
 from activities.metering import MeteringActivities
@@ -21,4 +22,12 @@ def build_activities(*, sessionmaker: async_sessionmaker[AsyncSession], settings
     metering = MeteringActivities(sessionmaker, settings)
     capacity = CapacityActivities(sessionmaker, settings)
     credits = CreditActivities(sessionmaker, settings)
-    return [maintenance.purge_idempotency_keys, *billing.all(), *metering.all(), *capacity.all(), *credits.all()]
+    collection = CollectionActivities(sessionmaker)
+    return [
+        maintenance.purge_idempotency_keys,
+        *billing.all(),
+        *metering.all(),
+        *capacity.all(),
+        *credits.all(),
+        *collection.all(),
+    ]

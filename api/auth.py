@@ -38,9 +38,9 @@ _TOUCH_EVERY_S = 60.0
 # The API's own documentation is public; everything under /v1 needs a key.
 PUBLIC_PREFIXES = ("/schema",)
 _last_touch: dict[uuid.UUID, float] = {}
-MONEY_DECISIONS = frozenset({"invoices.approve", "invoices.adjust", "credit_notes.write"})
-"""Approving, rejecting, adjusting or resolving an invoice and issuing a credit note: a person must answer for
-these, so a service key (one that acts for nobody) is refused whatever its role."""
+MONEY_DECISIONS = frozenset({"invoices.approve", "invoices.adjust", "invoices.void", "credit_notes.write"})
+"""Approving, rejecting, adjusting, resolving or voiding an invoice and issuing a credit note: a person must
+answer for these, so a service key (one that acts for nobody) is refused whatever its role."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,10 @@ PERMISSIONS: Final[dict[str, tuple[frozenset[Role], Scope]]] = {
     "invoices.approve": (frozenset({Role.FINANCE, Role.OWNER}), Scope.WRITE),
     "invoices.adjust": (frozenset({Role.FINANCE, Role.OWNER}), Scope.WRITE),
     "credit_notes.write": (frozenset({Role.FINANCE, Role.OWNER}), Scope.WRITE),
+    "invoices.collect": (FINANCE, Scope.WRITE),
+    "invoices.void": (frozenset({Role.FINANCE, Role.OWNER}), Scope.WRITE),
+    "collections.read": (FINANCE, Scope.READ),
+    "collections.write": (FINANCE, Scope.WRITE),
     "ledger.read": (FINANCE, Scope.READ),
     "ledger.retry": (FINANCE, Scope.WRITE),
     # projects, time, expenses, reports
@@ -123,6 +127,8 @@ SCOPED_ACTIONS: Final = frozenset(
         "invoices.read",
         "invoices.approve",
         "invoices.adjust",
+        "invoices.collect",
+        "invoices.void",
         "tasks.read",
         "tasks.write",
         "milestones.read",
@@ -146,7 +152,9 @@ SCOPED_ACTIONS: Final = frozenset(
 one project's rows, filtered or 404'd by the scope (``api.member_scope``). Everything else spans the whole
 organisation (reports, capacity, meters, budgets, webhooks, members, keys, the ledger) and is refused."""
 
-STEP_UP_ACTIONS: Final = frozenset({"invoices.approve", "credit_notes.write", "api_keys.write", "webhooks.write"})
+STEP_UP_ACTIONS: Final = frozenset(
+    {"invoices.approve", "invoices.void", "credit_notes.write", "api_keys.write", "webhooks.write"}
+)
 """Money, keys and integrations: a browser session whose role the org holds to MFA (default owner, admin,
 finance) needs a second-factor check within the last few minutes for these (``api.sessions``)."""
 

@@ -56,8 +56,16 @@ class SmtpTarget:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    media_type: str
+    content: bytes
+
+
 class Mailer:
-    """Builds and sends plain-text mail; ``send`` is async and never blocks the event loop."""
+    """Builds and sends plain-text mail (with attachments, e.g. an invoice PDF); ``send`` is async and never
+    blocks the event loop."""
 
     def __init__(self, *, smtp_url: str | None, sender: str, outbox: Path) -> None:
         self._target = SmtpTarget.parse(smtp_url) if smtp_url else None
@@ -68,7 +76,7 @@ class Mailer:
     def uses_outbox(self) -> bool:
         return self._target is None
 
-    def compose(self, *, to: str, subject: str, body: str) -> EmailMessage:
+    def compose(self, *, to: str, subject: str, body: str, attachments: tuple[Attachment, ...] = ()) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = to
@@ -78,11 +86,14 @@ class Mailer:
         # Plain ASCII goes unencoded, so links stay whole and clickable in the .eml files people open.
         plain = body.isascii() and all(len(line) < 990 for line in body.splitlines())
         message.set_content(body, cte="7bit" if plain else "quoted-printable")
+        for item in attachments:
+            maintype, _, subtype = item.media_type.partition("/")
+            message.add_attachment(item.content, maintype=maintype, subtype=subtype, filename=item.filename)
         return message
 
-    async def send(self, *, to: str, subject: str, body: str) -> Path | None:
+    async def send(self, *, to: str, subject: str, body: str, attachments: tuple[Attachment, ...] = ()) -> Path | None:
         """Send one message; returns the outbox file when there is no SMTP server configured."""
-        message = self.compose(to=to, subject=subject, body=body)
+        message = self.compose(to=to, subject=subject, body=body, attachments=attachments)
         if self._target is None:
             return await asyncio.to_thread(self._write_outbox, message)
         await asyncio.to_thread(self._send_smtp, self._target, message)

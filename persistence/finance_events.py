@@ -26,7 +26,26 @@ INVOICE_APPROVED = "invoice.approved"
 INVOICE_REJECTED = "invoice.rejected"
 INVOICE_POSTED = "invoice.posted"
 CONTRACT_TERMINATED = "contract.terminated"
-FINANCE_EVENTS = (INVOICE_DRAFTED, INVOICE_APPROVED, INVOICE_REJECTED, INVOICE_POSTED, CONTRACT_TERMINATED)
+# Collection (``persistence.collections``)
+INVOICE_SENT = "invoice.sent"
+INVOICE_PAYMENT = "invoice.payment_recorded"
+INVOICE_PAID = "invoice.paid"
+INVOICE_OVERDUE = "invoice.overdue"
+INVOICE_DUNNING = "invoice.dunning_reminder"
+INVOICE_VOIDED = "invoice.voided"
+FINANCE_EVENTS = (
+    INVOICE_DRAFTED,
+    INVOICE_APPROVED,
+    INVOICE_REJECTED,
+    INVOICE_POSTED,
+    CONTRACT_TERMINATED,
+    INVOICE_SENT,
+    INVOICE_PAYMENT,
+    INVOICE_PAID,
+    INVOICE_OVERDUE,
+    INVOICE_DUNNING,
+    INVOICE_VOIDED,
+)
 
 _NAMESPACE = uuid.UUID("6f1d2c56-5a43-4f3e-9a3b-0c1f3d7e9a21")
 _SUBSCRIBED = text(
@@ -52,6 +71,9 @@ class InvoiceEventData(msgspec.Struct, frozen=True, kw_only=True):
     total: Decimal
     reason: str | None = None
     ledger_reference: str | None = None
+    collection: str | None = None
+    due_date: str | None = None
+    amount_paid: Decimal | None = None
 
 
 class ContractEventData(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,12 +86,24 @@ class ContractEventData(msgspec.Struct, frozen=True, kw_only=True):
     final_period: str | None
 
 
-def event_id(event_type: str, entity_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(_NAMESPACE, f"{event_type}/{entity_id}")
+def event_id(event_type: str, entity_id: uuid.UUID, occurrence: str | None = None) -> uuid.UUID:
+    """One id per event; ``occurrence`` tells apart events that happen more than once to one invoice
+    (each payment, each dunning step)."""
+    suffix = "" if occurrence is None else f"/{occurrence}"
+    return uuid.uuid5(_NAMESPACE, f"{event_type}/{entity_id}{suffix}")
 
 
-async def _emit_once(session: AsyncSession, org_id: uuid.UUID, event_type: str, entity: uuid.UUID, data: Any) -> None:
-    event = WebhookEvent(id=event_id(event_type, entity), type=event_type, created_at=datetime.now(UTC), data=data)
+async def _emit_once(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    event_type: str,
+    entity: uuid.UUID,
+    data: Any,
+    occurrence: str | None = None,
+) -> None:
+    event = WebhookEvent(
+        id=event_id(event_type, entity, occurrence), type=event_type, created_at=datetime.now(UTC), data=data
+    )
     endpoints = [row.id for row in (await session.execute(_SUBSCRIBED, {"type": event_type})).all()]
     if not endpoints:
         return
@@ -91,6 +125,7 @@ async def emit_invoice_event(
     invoice_id: uuid.UUID,
     *,
     ledger_reference: str | None = None,
+    occurrence: str | None = None,
 ) -> None:
     invoice = (await session.execute(select(Invoice).where(Invoice.id == invoice_id))).scalar_one()
     data = InvoiceEventData(
@@ -108,8 +143,11 @@ async def emit_invoice_event(
         total=invoice.total,
         reason=invoice.decision_reason if event_type == INVOICE_REJECTED else None,
         ledger_reference=ledger_reference,
+        collection=invoice.collection,
+        due_date=invoice.due_date.isoformat() if invoice.due_date else None,
+        amount_paid=invoice.amount_paid if invoice.collection else None,
     )
-    await _emit_once(session, org_id, event_type, invoice.id, data)
+    await _emit_once(session, org_id, event_type, invoice.id, data, occurrence)
 
 
 async def emit_contract_terminated(session: AsyncSession, org_id: uuid.UUID, contract_id: uuid.UUID) -> None:

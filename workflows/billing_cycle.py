@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from core.permissions import Role
     from core.search_attributes import CLIENT, ORG, STATUS
     from workflows import names
+    from workflows.collection_inputs import CollectionStart
     from workflows.inputs import (
         CycleGathered,
         CycleInput,
@@ -43,6 +44,7 @@ ORG_KEY = SearchAttributeKey.for_keyword(ORG)
 CLIENT_KEY = SearchAttributeKey.for_keyword(CLIENT)
 STATUS_KEY = SearchAttributeKey.for_keyword(STATUS)
 
+COLLECTION_PATCH = "invoice-collection"
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 DECIDERS = frozenset({Role.FINANCE.value, Role.OWNER.value})
 # The columns a decision lands in (invoices.decision_reason, decided_by; the API's own body limits).
@@ -118,6 +120,21 @@ class BillingCycleWorkflow:
                 inp.org_id, inp.client_id, "ledger_sync", client_key=inp.client_key, period=inp.period
             ),
         )
+        if workflow.patched(COLLECTION_PATCH):
+            # Overdue and dunning run on their own timers, long after this cycle has returned: a workflow of
+            # its own (started by an activity, so it is no child of this one), idempotent on its id.
+            await workflow.execute_activity(
+                names.START_INVOICE_COLLECTION,
+                CollectionStart(
+                    org_id=inp.org_id,
+                    invoice_id=self.decision.invoice_id,
+                    client_id=inp.client_id,
+                    client_key=inp.client_key,
+                    period=inp.period,
+                ),
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=DB_RETRY,
+            )
         assert self.draft is not None
         return CycleResult(
             invoice_id=self.decision.invoice_id,

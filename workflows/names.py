@@ -50,7 +50,21 @@ MARK_CREDIT_GRANT_FAILED = "mark_credit_grant_ledger_failed"
 
 def credit_grant_ledger_id(org_id: str, grant_id: str) -> str:
     return f"credit-grant-ledger/{org_id}/{grant_id}"
+
+
 MARK_LEDGER_FAILED = "mark_ledger_sync_failed"
+
+# Collecting an issued invoice (issue 16): overdue after its due date, dunning reminders on the org's schedule.
+INVOICE_COLLECTION_WORKFLOW = "InvoiceCollection"
+START_INVOICE_COLLECTION = "start_invoice_collection"
+COLLECTION_PLAN = "invoice_collection_plan"
+MARK_INVOICE_OVERDUE = "mark_invoice_overdue"
+SEND_DUNNING_REMINDER = "send_dunning_reminder"
+
+
+def invoice_collection_id(org_id: object, invoice_id: object) -> str:
+    return f"collection/{org_id}/{invoice_id}"
+
 
 # Updates and signals
 UPDATE_APPROVE = "approve"

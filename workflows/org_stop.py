@@ -1,10 +1,10 @@
 """Stopping a deleted organisation's engagements: nobody can approve their invoices any more.
 
 Not a workflow: the API and the CLI call it with a Temporal client after the deletion has committed. It
-terminates the org's running engagements and billing cycles (found by the ``AgencyflowOrg`` search
-attribute) and leaves ledger and credit-grant syncs alone, so an invoice approved before the deletion still
-reaches the accounting system exactly once. Terminating an already-closed run is not an error, so calling it
-again (a repeated deletion) is safe and finishes what an interrupted call left running.
+terminates the org's running engagements, billing cycles and invoice collections (found by the
+``AgencyflowOrg`` search attribute) and leaves ledger and credit-grant syncs alone, so an invoice approved
+before the deletion still reaches the accounting system exactly once. Terminating an already-closed run is not
+an error, so calling it again (a repeated deletion) is safe and finishes what an interrupted call left running.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.search_attributes import ORG
 from workflows import names
 
-STOPPED_TYPES = (names.ENGAGEMENT_WORKFLOW, names.BILLING_CYCLE_WORKFLOW)
+STOPPED_TYPES = (names.ENGAGEMENT_WORKFLOW, names.BILLING_CYCLE_WORKFLOW, names.INVOICE_COLLECTION_WORKFLOW)
 REASON = "organisation deleted"
 
 

@@ -8,6 +8,7 @@ from workflows.billing_cycle import BillingCycleWorkflow
 from workflows.capacity import CapacityPlanWorkflow
 from workflows.credit_ledger import CreditGrantLedgerWorkflow
 from workflows.engagement import EngagementWorkflow
+from workflows.invoice_collection import InvoiceCollectionWorkflow
 from workflows.ledger_sync import LedgerSyncWorkflow
 from workflows.maintenance import MaintenanceWorkflow
 from workflows.metering import MeteringWorkflow, WebhookDeliveryWorkflow
@@ -16,3 +17,4 @@ WORKFLOWS: list[Any] = [MaintenanceWorkflow, EngagementWorkflow, BillingCycleWor
 WORKFLOWS += [MeteringWorkflow, WebhookDeliveryWorkflow]
 WORKFLOWS += [CapacityPlanWorkflow]
 WORKFLOWS += [CreditGrantLedgerWorkflow]
+WORKFLOWS += [InvoiceCollectionWorkflow]

@@ -17,6 +17,7 @@ from api.routes import (
     events,
     expenses,
     invites,
+    invoice_collection,
     invoice_documents,
     invoices,
     memberships,
@@ -73,5 +74,6 @@ V1_ROUTES: list[Any] = [
     *credits.ROUTES,
     *invoices.ROUTES,
     *invoice_documents.ROUTES,
+    *invoice_collection.ROUTES,
     *capacity.ROUTES,
 ]

@@ -48,6 +48,9 @@ class Address(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     postal_code: str | None = None
 
 
+PaymentTerms = Annotated[int, msgspec.Meta(ge=0, le=365)]
+
+
 class ClientCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     external_key: ExternalKey
@@ -55,6 +58,8 @@ class ClientCreate(msgspec.Struct, forbid_unknown_fields=True):
     timezone: str
     tax: TaxSettings = msgspec.field(default_factory=TaxSettings)
     billing_address: Address | None = None
+    payment_terms_days: PaymentTerms | None = None
+    """Days from issue to due for this client's invoices; null: the org's collection policy."""
 
     __field_checks__: ClassVar = {"currency": validators.currency, "timezone": validators.timezone}
 
@@ -67,6 +72,7 @@ class ClientPatch(msgspec.Struct, forbid_unknown_fields=True):
     tax: TaxSettings | msgspec.UnsetType = msgspec.UNSET
     billing_address: Address | msgspec.UnsetType | None = msgspec.UNSET
     status: ClientStatus | msgspec.UnsetType = msgspec.UNSET
+    payment_terms_days: PaymentTerms | msgspec.UnsetType | None = msgspec.UNSET
 
     __field_checks__: ClassVar = {"currency": validators.currency, "timezone": validators.timezone}
 
@@ -80,6 +86,7 @@ class ClientOut(msgspec.Struct):
     tax: TaxSettings
     billing_address: Address | None
     status: str
+    payment_terms_days: int | None
     version: int
     created_at: datetime
     updated_at: datetime
@@ -112,6 +119,7 @@ async def create_client(ctx: Ctx, data: ClientCreate) -> Response[ClientOut]:
             timezone=data.timezone,
             tax=msgspec.to_builtins(data.tax),
             billing_address=_builtin(data.billing_address),
+            payment_terms_days=data.payment_terms_days,
         )
         return await create_row(ctx, row, ClientOut, "client", location="/v1/clients")
 

@@ -64,7 +64,7 @@ async def _document(ctx: Ctx, row: Invoice) -> InvoiceDocument:
     )
 
 
-async def _stored_pdf(ctx: Ctx, row: Invoice) -> tuple[bytes, str]:
+async def stored_pdf(ctx: Ctx, row: Invoice) -> tuple[bytes, str]:
     """The stored PDF, rendering and storing it on first read; a concurrent first read keeps the winner's."""
     query = select(StoredDocument).where(StoredDocument.invoice_id == row.id, StoredDocument.kind == KIND)
     stored = (await ctx.session.execute(query)).scalar_one_or_none()
@@ -91,7 +91,7 @@ async def _stored_pdf(ctx: Ctx, row: Invoice) -> tuple[bytes, str]:
 
 async def pdf_response(ctx: Ctx, row: Invoice) -> Response[bytes]:
     if row.status == "approved":
-        pdf, digest = await _stored_pdf(ctx, row)
+        pdf, digest = await stored_pdf(ctx, row)
     else:
         pdf = await asyncio.to_thread(render_invoice_pdf, await _document(ctx, row))
         digest = hashlib.sha256(pdf).hexdigest()

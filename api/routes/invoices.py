@@ -4,7 +4,7 @@ billing-cycle workflow as Updates — a stale or repeated decision is a 409, nev
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -45,6 +45,15 @@ class InvoiceSummary(msgspec.Struct):
     version: int
     created_at: datetime
     decided_at: datetime | None
+    collection: str | None
+    """Once approved: issued, sent, partially_paid, paid or void (``persistence.collections``)."""
+    issue_date: date | None
+    due_date: date | None
+    amount_paid: Decimal
+    overdue_since: date | None
+    sent_at: datetime | None
+    voided_at: datetime | None
+    void_reason: str | None
 
 
 class InvoiceOut(InvoiceSummary):

@@ -40,6 +40,12 @@ EventType = Literal[
     "invoice.rejected",
     "invoice.posted",
     "contract.terminated",
+    "invoice.sent",
+    "invoice.payment_recorded",
+    "invoice.paid",
+    "invoice.overdue",
+    "invoice.dunning_reminder",
+    "invoice.voided",
 ]
 
 

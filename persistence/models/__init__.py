@@ -9,6 +9,7 @@ from persistence.models.budget import Budget
 from persistence.models.capacity_allocation import CapacityAllocation
 from persistence.models.capacity_plan import CapacityPlan
 from persistence.models.client import Client
+from persistence.models.collection import CollectionPolicy, InvoicePayment
 from persistence.models.contract import Contract
 from persistence.models.credit_grant import CreditGrant
 from persistence.models.expense import Expense
@@ -46,6 +47,7 @@ __all__ = [
     "CapacityAllocation",
     "CapacityPlan",
     "Client",
+    "CollectionPolicy",
     "Contract",
     "CreditGrant",
     "Expense",
@@ -56,6 +58,7 @@ __all__ = [
     "Invoice",
     "InvoiceDocument",
     "InvoiceNumberSequence",
+    "InvoicePayment",
     "LedgerPosting",
     "LoginThrottle",
     "Membership",

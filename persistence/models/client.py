@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,3 +25,5 @@ class Client(IdMixin, TenantMixin, TimestampMixin, VersionedMixin, Base):
     tax: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
     billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSONB, nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    payment_terms_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """Days from issue to due; None: the org's collection policy."""

@@ -7,11 +7,12 @@ most one approved invoice. Numbers are assigned only at approval, gaplessly per 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Date,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -67,6 +68,17 @@ class Invoice(IdMixin, TenantMixin, TimestampMixin, VersionedMixin, Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision_reason: Mapped[str | None] = mapped_column(String(1000))
+    # Collection (``persistence.collections``): set when approval issues the invoice.
+    collection: Mapped[str | None] = mapped_column(String(16))
+    issue_date: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_to: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
+    amount_paid: Mapped[Decimal] = mapped_column(Numeric(), nullable=False, default=Decimal(0), server_default="0")
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    overdue_since: Mapped[date | None] = mapped_column(Date)
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    void_reason: Mapped[str | None] = mapped_column(String(1000))
 
 
 class InvoiceNumberSequence(TenantMixin, Base):
