@@ -187,6 +187,43 @@ def _malformed(raw: bytes, exc: msgspec.DecodeError) -> ProblemError:
     return MalformedJson(str(exc))
 
 
+_EXACT = msgspec.json.Decoder(float_hook=Decimal)
+_EXACT_OUT = msgspec.json.Encoder(decimal_format="number")
+
+
+def _integral_floats_as_ints(raw: bytes, errors: list[FieldError]) -> bytes | None:
+    """JSON Schema counts ``52.0`` as an integer, msgspec does not: the body again with every integer field
+    sent as an integral number written as an integer (re-encoded exactly: other numbers stay as they were
+    sent), or None when there is none — then the errors stand as they are."""
+    wanted = [e for e in errors if _int_got_float(e)]
+    if not wanted:
+        return None
+    tree = _EXACT.decode(raw)
+    changed = False
+    for error in wanted:
+        assert error.pointer is not None
+        *parents, last = [t.replace("~1", "/").replace("~0", "~") for t in error.pointer.split("/")[1:]]
+        node: Any = tree
+        try:
+            for token in parents:
+                node = node[int(token)] if isinstance(node, list) else node[token]
+            key: Any = int(last) if isinstance(node, list) else last
+            value = node[key]
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            node[key] = int(value)
+            changed = True
+    if not changed:
+        return None
+    encoded: bytes = _EXACT_OUT.encode(tree)
+    return encoded
+
+
+def _int_got_float(error: FieldError) -> bool:
+    return error.pointer is not None and error.detail.startswith("Expected `int") and "got `float`" in error.detail
+
+
 def decode_json(raw: bytes, type_: type[T]) -> T:
     """Decode ``raw`` as ``type_`` strictly; raise 400 for broken JSON, 422 listing every bad field, text that
     cannot be stored (``api.validators.unstorable``) included."""
@@ -198,7 +235,10 @@ def decode_json(raw: bytes, type_: type[T]) -> T:
         except msgspec.DecodeError as exc:  # the typed pass stopped at a type error before the bad escape
             raise _malformed(raw, exc) from None
         errors = _merge(unstorable_fields(loose) if _NUL_ESCAPE in raw else [], _collect(loose, type_, ""))
-        raise ValidationFailed(f"{len(errors)} invalid field(s)", errors=errors) from None
+        integral = _integral_floats_as_ints(raw, errors)
+        if integral is None:
+            raise ValidationFailed(f"{len(errors)} invalid field(s)", errors=errors) from None
+        return decode_json(integral, type_)
     except msgspec.DecodeError as exc:
         raise _malformed(raw, exc) from None
     unstorable_text = unstorable_fields(msgspec.json.decode(raw)) if _NUL_ESCAPE in raw else []

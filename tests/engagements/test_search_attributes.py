@@ -77,12 +77,14 @@ async def test_cycle_ledger_sync_and_engagement_are_found_by_client_key_and_peri
     approved = await api.post(f"/v1/invoices/{invoice['id']}/approve", json={}, headers=org.headers(Role.FINANCE))
     assert approved.status_code == 200, approved.text
     ledger_id = names.ledger_sync_id(org_id, invoice["id"])
+    collection_id = names.invoice_collection_id(org_id, invoice["id"])
 
-    async def both() -> list[str] | None:
+    async def all_three() -> list[str] | None:
         ids = await found(temporal, query)
-        return ids if len(ids) == 2 else None
+        return ids if len(ids) == 3 else None
 
-    assert await eventually(both) == sorted([cycle_id, ledger_id])
+    # The invoice's collection (overdue and dunning timers) is found the same way as its cycle and ledger sync.
+    assert await eventually(all_three) == sorted([cycle_id, ledger_id, collection_id])
     engagement_id = names.engagement_id(org_id, contract_id)
     engagements = f"{CLIENT_KEY} = '{key}' AND WorkflowType = '{names.ENGAGEMENT_WORKFLOW}'"
     assert await eventually(lambda: found(temporal, engagements)) == [engagement_id]

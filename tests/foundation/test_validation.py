@@ -157,3 +157,16 @@ def test_the_field_report_accepts_integer_keys_as_json_does_and_names_only_the_b
         assert [e.pointer for e in exc.errors] == ["/nope"]
     else:
         raise AssertionError("an unknown field must be refused")
+
+
+async def test_an_integer_field_accepts_an_integral_number_as_json_schema_does(client, org) -> None:  # type: ignore[no-untyped-def]
+    """Found by the fuzzer: ``52.0`` is an integer to JSON Schema (and to most JSON writers); ``52.5`` is not."""
+    body = {"name": "Terms", "external_key": "terms-52", "currency": "USD", "timezone": "UTC"}
+    created = await client.post("/v1/clients", json={**body, "payment_terms_days": 52.0}, headers=org.headers())
+    assert created.status_code == 201, created.text
+    assert created.json()["payment_terms_days"] == 52
+    bad = await client.patch(
+        f"/v1/clients/{created.json()['id']}", json={"payment_terms_days": 52.5}, headers=org.headers()
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == [{"detail": "Expected `int | null`, got `float`", "pointer": "/payment_terms_days"}]
