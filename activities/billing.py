@@ -28,7 +28,7 @@ from core.ids import new_id
 from core.settings import Settings
 from integrations.accounting.beancount_ledger import BeancountLedger, LedgerCheckError
 from integrations.accounting.mapping import ledger_invoice
-from persistence import audit, collections, finance_events
+from persistence import audit, collections, finance_events, revenue
 from persistence.billing_inputs import ContractNotFound, decode_terms, gather
 from persistence.billing_locks import lock_period
 from persistence.db import tenant_session
@@ -376,6 +376,8 @@ class BillingActivities:
         invoice.status = "approved"
         client = (await session.execute(select(Client).where(Client.id == invoice.client_id))).scalar_one()
         await collections.issue(session, invoice, client, rec.issue_date or now.date())
+        assert invoice.issue_date is not None
+        await revenue.record_invoice(session, invoice, invoice.issue_date)
         start, end = billing.period_bounds(invoice.period, client.timezone)
         await lock_period(
             session,
@@ -513,11 +515,15 @@ class BillingActivities:
                     "only approved invoices are posted", type="InvoiceNotApproved", non_retryable=True
                 )
             client = (await session.execute(select(Client).where(Client.id == invoice.client_id))).scalar_one()
+            contract = (
+                await session.execute(select(Contract.code).where(Contract.id == invoice.contract_id))
+            ).scalar_one()
             draft = msgspec.convert(invoice.draft, billing.InvoiceDraft, strict=False)
             payload = ledger_invoice(
+                contract=contract,
                 invoice_id=str(invoice.id),
                 number=invoice.number,
-                issue_date=(invoice.decided_at or datetime.now(UTC)).date(),
+                issue_date=invoice.issue_date or (invoice.decided_at or datetime.now(UTC)).date(),
                 client_key=client.external_key,
                 client_name=client.name,
                 draft=draft,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from activities.billing import BillingActivities
 from activities.capacity import CapacityActivities
 from activities.collection import CollectionActivities
+from activities.credit_notes import CreditNoteActivities
 from activities.credits import CreditActivities
 from activities.maintenance import MaintenanceActivities
 from activities.metering import MeteringActivities
@@ -23,6 +24,7 @@ def build_activities(*, sessionmaker: async_sessionmaker[AsyncSession], settings
     capacity = CapacityActivities(sessionmaker, settings)
     credits = CreditActivities(sessionmaker, settings)
     collection = CollectionActivities(sessionmaker)
+    credit_notes = CreditNoteActivities(sessionmaker, settings)
     return [
         maintenance.purge_idempotency_keys,
         *billing.all(),
@@ -30,4 +32,5 @@ def build_activities(*, sessionmaker: async_sessionmaker[AsyncSession], settings
         *capacity.all(),
         *credits.all(),
         *collection.all(),
+        *credit_notes.all(),
     ]

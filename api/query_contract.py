@@ -28,9 +28,7 @@ from litestar.routes import HTTPRoute
 from api.openapi import served_openapi_document
 from api.problems import BadRequest, FieldError
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _INTEGER = re.compile(r"^-?\d+$")
@@ -66,8 +64,10 @@ def problem_with(value: str, schema: dict[str, Any]) -> str | None:
     """Why ``value`` (the query string text) does not satisfy ``schema``, or None."""
     branches = schema.get("oneOf") or schema.get("anyOf")
     if isinstance(branches, list):
-        reasons = [problem_with(value, {**{k: v for k, v in schema.items() if k not in ("oneOf", "anyOf")}, **b})
-                   for b in branches]
+        reasons = [
+            problem_with(value, {**{k: v for k, v in schema.items() if k not in ("oneOf", "anyOf")}, **b})
+            for b in branches
+        ]
         return None if any(reason is None for reason in reasons) else next(r for r in reasons if r)
     kind = schema.get("type", "string")
     if kind == "integer":

@@ -1,8 +1,13 @@
 """Benchmark: invoice PDFs per second for a 2-page, two-site invoice on one core (goal: >= 20/s).
 
 Baseline, in the same run: Typst compiling a trivial one-page document with the same bundled fonts;
-``ratio_to_trivial`` is invoice throughput / trivial throughput. The month-end revenue recognition figure
-(``recognition_s``) belongs to issue 16's revenue part and is not measured here yet.
+``ratio_to_trivial`` is invoice throughput / trivial throughput.
+
+Month-end revenue recognition (goal: < 30 s for 2,000 contracts): a year of monthly invoices per contract
+(a two-site usage invoice plus a retainer billed in advance) is scheduled (``billing.recognition.schedule``)
+and every contract's position at the month's end worked out (``position``) — the pure part of the run; the
+revenue schedule rows are written as each invoice is issued, not at month end. Baseline in the same run:
+adding up the same amounts with no rules (``recognition_ratio`` = recognition time / baseline time).
 
     python bench/documents.py            # 200 invoices
     python bench/documents.py --quick    # 40 invoices, seconds
@@ -84,7 +89,42 @@ def main() -> None:
     print(f"invoice PDFs/s:  {pdf_s:8.1f}  (goal >= 20)")
     print(f"trivial PDFs/s:  {trivial_s:8.1f}  (baseline)")
     ratio = pdf_s / trivial_s
-    print(f"RESULT pdf_per_s={pdf_s:.1f} trivial_per_s={trivial_s:.1f} ratio_to_trivial={ratio:.3f} pages={pages}")
+    contracts = 200 if parser.parse_args().quick else 2000
+    recognition_s, baseline_s = month_end_recognition(contracts)
+    print(f"recognition: {contracts} contracts x 12 invoices in {recognition_s:.2f} s (goal < 30 s for 2,000)")
+    print(
+        f"RESULT pdf_per_s={pdf_s:.1f} trivial_per_s={trivial_s:.1f} ratio_to_trivial={ratio:.3f} pages={pages} "
+        f"contracts={contracts} recognition_s={recognition_s:.3f} recognition_baseline_s={baseline_s:.3f} "
+        f"recognition_ratio={recognition_s / baseline_s:.1f}"
+    )
+
+
+def month_end_recognition(contracts: int) -> tuple[float, float]:
+    """Seconds to schedule a year of invoices for ``contracts`` contracts and take each one's month-end position,
+    and, as the baseline, to add up the same line amounts with no rules."""
+    import msgspec
+
+    from billing.recognition import Entry, position, schedule
+
+    base = billing.decode(billing.encode(two_page_invoice(models=6).draft), billing.InvoiceDraft)
+    months = [f"2025-{m:02d}" for m in range(1, 13)]
+    retainer = msgspec.structs.replace(
+        base.lines[0], kind="retainer", key="retainer|r|fee|", amount=base.lines[0].amount
+    )
+    drafts = []
+    for i, month in enumerate(months):
+        advance = months[min(i + 1, 11)]
+        fee = msgspec.structs.replace(retainer, key=f"retainer|r|fee|{advance}")
+        drafts.append(msgspec.structs.replace(base, period=month, lines=[*base.lines, fee]))
+    t = time.perf_counter()
+    for _ in range(contracts):
+        entries = [Entry(month=e.month, issued=d.period, amount=e.amount) for d in drafts for e in schedule(d)]
+        position(entries, "2025-12", "USD")
+    recognition = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(contracts):
+        sum(line.amount for d in drafts for line in d.lines)
+    return recognition, time.perf_counter() - t
 
 
 if __name__ == "__main__":

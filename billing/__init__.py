@@ -6,6 +6,7 @@ docs/billing.md for the pipeline and docs/contracts.md for the contract format.
 
 from billing.adjustments import ManualAdjustment, apply_adjustments
 from billing.codec import decode, encode, to_builtins
+from billing.credit_notes import Credited, CreditNoteDraft, CreditRefused, CreditRequest, credit_note
 from billing.currencies import MINOR_UNITS, is_known_currency, minor_units
 from billing.engine import rate
 from billing.errors import InvalidTerms, Problem, RatingError
@@ -39,6 +40,10 @@ __all__ = [
     "Commitment",
     "ContractTerms",
     "ContractVersion",
+    "CreditNoteDraft",
+    "CreditRefused",
+    "CreditRequest",
+    "Credited",
     "ExpenseEntry",
     "InvalidTerms",
     "InvoiceDraft",
@@ -61,6 +66,7 @@ __all__ = [
     "apply_adjustments",
     "compile_terms",
     "contract_warnings",
+    "credit_note",
     "decode",
     "encode",
     "is_known_currency",

@@ -129,6 +129,7 @@ SCOPED_ACTIONS: Final = frozenset(
         "invoices.adjust",
         "invoices.collect",
         "invoices.void",
+        "credit_notes.write",
         "tasks.read",
         "tasks.write",
         "milestones.read",

@@ -46,6 +46,17 @@ class Terms:
     reminder_days: tuple[int, ...]
 
 
+def balance_due(invoice: Invoice) -> Decimal:
+    """What the client still owes: the total less payments and credit notes (negative: a refund is owed)."""
+    return invoice.total - invoice.amount_paid - invoice.amount_credited
+
+
+def settle_after_credit(invoice: Invoice) -> None:
+    """A credit note took back ``amount_credited``: nothing left to pay settles the invoice."""
+    if invoice.collection in OPEN and balance_due(invoice) <= 0:
+        invoice.collection = "paid" if invoice.amount_paid > 0 else "credited"
+
+
 async def org_terms(session: AsyncSession) -> Terms:
     row = (await session.execute(select(CollectionPolicy))).scalar_one_or_none()
     if row is None:
@@ -141,7 +152,7 @@ async def record_payment(
     exponent = minor_units(invoice.currency)
     if amount != amount.quantize(Decimal(1).scaleb(-exponent)):
         raise CollectionError(f"{invoice.currency} has {exponent} decimal places", pointer="/amount")
-    balance = invoice.total - invoice.amount_paid
+    balance = balance_due(invoice)
     if amount > balance:
         raise CollectionError(f"exceeds the balance due of {balance} {invoice.currency}", pointer="/amount")
     before = _state(invoice)
@@ -159,7 +170,7 @@ async def record_payment(
     )
     session.add(payment)
     invoice.amount_paid = invoice.amount_paid + amount
-    paid = invoice.amount_paid == invoice.total
+    paid = balance_due(invoice) == 0
     invoice.collection = "paid" if paid else "partially_paid"
     if paid:
         invoice.paid_at = now
@@ -186,6 +197,8 @@ async def void(
         raise CollectionError(
             f"invoice {invoice.number} has {invoice.amount_paid} {invoice.currency} paid on it and cannot be voided"
         )
+    if invoice.amount_credited > 0:
+        raise CollectionError(f"invoice {invoice.number} has credit notes; credit what is left instead of voiding")
     before = _state(invoice)
     invoice.collection = "void"
     invoice.voided_at = now
@@ -216,7 +229,7 @@ async def remind(session: AsyncSession, invoice_id: uuid.UUID, *, step: int, day
     invoice = await _locked(session, invoice_id)
     if invoice.collection not in OPEN:
         return False
-    balance = invoice.total - invoice.amount_paid
+    balance = balance_due(invoice)
     message = f"reminder {step}: invoice {invoice.number} is {days} days overdue, {balance} {invoice.currency} due"
     if await _notify(session, invoice, f"dunning/{invoice.id}/{step}", "dunning", message):
         detail = {"step": step, "days_after_due": days, "balance": str(balance)}

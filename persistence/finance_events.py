@@ -33,6 +33,7 @@ INVOICE_PAID = "invoice.paid"
 INVOICE_OVERDUE = "invoice.overdue"
 INVOICE_DUNNING = "invoice.dunning_reminder"
 INVOICE_VOIDED = "invoice.voided"
+INVOICE_CREDITED = "invoice.credited"
 FINANCE_EVENTS = (
     INVOICE_DRAFTED,
     INVOICE_APPROVED,
@@ -45,6 +46,7 @@ FINANCE_EVENTS = (
     INVOICE_OVERDUE,
     INVOICE_DUNNING,
     INVOICE_VOIDED,
+    INVOICE_CREDITED,
 )
 
 _NAMESPACE = uuid.UUID("6f1d2c56-5a43-4f3e-9a3b-0c1f3d7e9a21")
@@ -74,6 +76,7 @@ class InvoiceEventData(msgspec.Struct, frozen=True, kw_only=True):
     collection: str | None = None
     due_date: str | None = None
     amount_paid: Decimal | None = None
+    amount_credited: Decimal | None = None
 
 
 class ContractEventData(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,6 +149,7 @@ async def emit_invoice_event(
         collection=invoice.collection,
         due_date=invoice.due_date.isoformat() if invoice.due_date else None,
         amount_paid=invoice.amount_paid if invoice.collection else None,
+        amount_credited=invoice.amount_credited if invoice.collection else None,
     )
     await _emit_once(session, org_id, event_type, invoice.id, data, occurrence)
 

@@ -32,7 +32,7 @@ _APPROVED_LINES = """
     ) AS k
 """
 _IN_RANGE = """
-    WHERE i.status = 'approved'
+    WHERE i.status = 'approved' AND i.collection IS DISTINCT FROM 'void'
       AND to_date(k.period || '-01', 'YYYY-MM-DD') BETWEEN date_trunc('month', CAST(:start AS date))
                                                        AND CAST(:end AS date)
 """

@@ -66,6 +66,16 @@ def invoice_collection_id(org_id: object, invoice_id: object) -> str:
     return f"collection/{org_id}/{invoice_id}"
 
 
+# Credit notes (issue 16): each posted once to the ledger as a reversal.
+CREDIT_NOTE_LEDGER_WORKFLOW = "CreditNoteLedger"
+POST_CREDIT_NOTE = "post_credit_note_to_ledger"
+MARK_CREDIT_NOTE_FAILED = "mark_credit_note_ledger_failed"
+
+
+def credit_note_ledger_id(org_id: object, credit_note_id: object) -> str:
+    return f"credit-note-ledger/{org_id}/{credit_note_id}"
+
+
 # Updates and signals
 UPDATE_APPROVE = "approve"
 UPDATE_REJECT = "reject"

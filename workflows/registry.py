@@ -7,6 +7,7 @@ from typing import Any
 from workflows.billing_cycle import BillingCycleWorkflow
 from workflows.capacity import CapacityPlanWorkflow
 from workflows.credit_ledger import CreditGrantLedgerWorkflow
+from workflows.credit_note_ledger import CreditNoteLedgerWorkflow
 from workflows.engagement import EngagementWorkflow
 from workflows.invoice_collection import InvoiceCollectionWorkflow
 from workflows.ledger_sync import LedgerSyncWorkflow
@@ -17,4 +18,4 @@ WORKFLOWS: list[Any] = [MaintenanceWorkflow, EngagementWorkflow, BillingCycleWor
 WORKFLOWS += [MeteringWorkflow, WebhookDeliveryWorkflow]
 WORKFLOWS += [CapacityPlanWorkflow]
 WORKFLOWS += [CreditGrantLedgerWorkflow]
-WORKFLOWS += [InvoiceCollectionWorkflow]
+WORKFLOWS += [InvoiceCollectionWorkflow, CreditNoteLedgerWorkflow]

@@ -60,6 +60,7 @@ class IngestResponse(msgspec.Struct):
 
 # ---- per-key token bucket ------------------------------------------------------------------------------------
 
+
 def _limiter(request: Request[Any, Any, Any]) -> TokenBuckets:
     settings = request.app.state.settings
     return limiter(request, "events_limiter", settings.events_rate_per_s, settings.events_burst)

@@ -50,6 +50,8 @@ class InvoiceSummary(msgspec.Struct):
     issue_date: date | None
     due_date: date | None
     amount_paid: Decimal
+    amount_credited: Decimal
+    """The sum of its credit notes; the client owes total - amount_paid - amount_credited."""
     overdue_since: date | None
     sent_at: datetime | None
     voided_at: datetime | None

@@ -46,6 +46,7 @@ EventType = Literal[
     "invoice.overdue",
     "invoice.dunning_reminder",
     "invoice.voided",
+    "invoice.credited",
 ]
 
 

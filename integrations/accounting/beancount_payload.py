@@ -73,9 +73,13 @@ def transaction_text(invoice: LedgerInvoice) -> str:
         by_account[account] = by_account.get(account, Decimal(0)) - tax.amount
     lines = [
         f"{invoice.issue_date.isoformat()} * {_quote(invoice.client_name)} "
-        f"{_quote(f'Invoice {invoice.number} ({invoice.period})')} #invoice",
+        f"{_quote(f'{invoice.document} {invoice.number} ({invoice.period})')} #invoice",
         f"  invoice_id: {_quote(invoice.invoice_id)}",
         f"  invoice_number: {_quote(invoice.number)}",
+        # What an accountant queries by: the service period (not the day it was issued), client, contract.
+        f"  period: {_quote(invoice.period)}",
+        f"  client: {_quote(invoice.client_key)}",
+        *([f"  contract: {_quote(invoice.contract)}"] if invoice.contract else []),
         f"  {receivable_account(invoice.client_key)}  {invoice.total:f} {invoice.currency}",
     ]
     # ``:f``: plain fixed-point (a yen total of Decimal("8.5E+5") is 850000; beancount reads no exponents)

@@ -35,7 +35,14 @@ def account_for(kind: str) -> RevenueAccount:
 
 
 def ledger_invoice(
-    *, invoice_id: str, number: str, issue_date: date, client_key: str, client_name: str, draft: billing.InvoiceDraft
+    *,
+    invoice_id: str,
+    number: str,
+    issue_date: date,
+    client_key: str,
+    client_name: str,
+    draft: billing.InvoiceDraft,
+    contract: str = "",
 ) -> LedgerInvoice:
     amounts: dict[RevenueAccount, Decimal] = defaultdict(Decimal)
     for line in draft.lines:
@@ -51,4 +58,36 @@ def ledger_invoice(
         lines=tuple(LedgerLine(account, amount) for account, amount in sorted(amounts.items()) if amount),
         taxes=tuple(LedgerTax(rate=t.percent / 100, amount=t.amount) for t in draft.tax if t.amount),
         total=draft.total,
+        contract=contract,
+    )
+
+
+def ledger_credit_note(
+    *,
+    credit_note_id: str,
+    number: str,
+    issue_date: date,
+    client_key: str,
+    client_name: str,
+    note: billing.CreditNoteDraft,
+    contract: str = "",
+) -> LedgerInvoice:
+    """A credit note as the reversal of what it credits: every amount negated, so revenue (and tax payable)
+    is debited back and the receivable credited, on the same accounts the invoice used."""
+    amounts: dict[RevenueAccount, Decimal] = defaultdict(Decimal)
+    for line in note.lines:
+        amounts[account_for(line.kind)] -= line.amount
+    return LedgerInvoice(
+        invoice_id=credit_note_id,
+        number=number,
+        issue_date=issue_date,
+        client_key=client_key,
+        client_name=client_name,
+        currency=note.currency,
+        period=note.period,
+        lines=tuple(LedgerLine(account, amount) for account, amount in sorted(amounts.items()) if amount),
+        taxes=tuple(LedgerTax(rate=t.percent / 100, amount=-t.amount) for t in note.tax if t.amount),
+        total=-note.total,
+        contract=contract,
+        document="Credit note",
     )

@@ -45,6 +45,10 @@ class LedgerInvoice(msgspec.Struct, frozen=True):
     lines: tuple[LedgerLine, ...]
     taxes: tuple[LedgerTax, ...]
     total: Decimal
+    contract: str = ""
+    """The contract's code, kept as metadata so an accountant can query by it."""
+    document: str = "Invoice"
+    """How the ledger names it ("Invoice", "Credit note"); a credit note carries negated amounts."""
 
     def problems(self) -> list[str]:
         """An invoice that does not balance must never reach a ledger."""

@@ -12,6 +12,7 @@ from persistence.models.client import Client
 from persistence.models.collection import CollectionPolicy, InvoicePayment
 from persistence.models.contract import Contract
 from persistence.models.credit_grant import CreditGrant
+from persistence.models.credit_note import CreditNote, CreditNoteSequence
 from persistence.models.expense import Expense
 from persistence.models.idempotency import IdempotencyRecord
 from persistence.models.identity import IdentityPolicy, Invite, LoginThrottle, PasswordReset, UserSession
@@ -26,6 +27,7 @@ from persistence.models.person import Person
 from persistence.models.phase import Phase
 from persistence.models.project import Project
 from persistence.models.project_member import ProjectMember
+from persistence.models.revenue import RevenueEntry
 from persistence.models.site import Site
 from persistence.models.task import Task
 from persistence.models.time_entry import TimeEntry
@@ -50,6 +52,8 @@ __all__ = [
     "CollectionPolicy",
     "Contract",
     "CreditGrant",
+    "CreditNote",
+    "CreditNoteSequence",
     "Expense",
     "IdempotencyRecord",
     "IdentityPolicy",
@@ -73,6 +77,7 @@ __all__ = [
     "Phase",
     "Project",
     "ProjectMember",
+    "RevenueEntry",
     "Site",
     "Task",
     "TimeEntry",

@@ -75,6 +75,8 @@ class Invoice(IdMixin, TenantMixin, TimestampMixin, VersionedMixin, Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_to: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default="[]")
     amount_paid: Mapped[Decimal] = mapped_column(Numeric(), nullable=False, default=Decimal(0), server_default="0")
+    amount_credited: Mapped[Decimal] = mapped_column(Numeric(), nullable=False, default=Decimal(0), server_default="0")
+    """The sum of its credit notes' totals (``persistence.credit_notes``)."""
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     overdue_since: Mapped[date | None] = mapped_column(Date)
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

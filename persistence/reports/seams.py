@@ -1,8 +1,7 @@
 """Where revenue from invoices (issue 6) and AI inference cost (issue 5) enter profitability.
 
-* :func:`invoiced_revenue` — approved invoices' project-attributed lines
-  (``persistence.invoice_store.invoiced_by_project``); with it, only time no approved invoice has billed
-  counts as WIP.
+* :func:`invoiced_revenue` — recognised revenue from the revenue schedule (``persistence.revenue``), time and
+  materials attributed to projects; with it, only time no approved invoice has billed counts as WIP.
 * :func:`ai_inference_cost` — metered provider cost per client (``persistence.usage_store.provider_cost``);
   usage names a client, not a project, so it is counted on the client row.
 """
@@ -17,7 +16,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from persistence.invoice_store import invoiced_by_client, invoiced_by_project
+from persistence.revenue import recognised_by_client, recognised_by_project
 from persistence.usage_store import provider_cost
 
 
@@ -39,14 +38,18 @@ def _add(target: dict[uuid.UUID, dict[str, Decimal]], key: uuid.UUID, currency: 
 
 
 async def invoiced_revenue(session: AsyncSession, start: date, end: date) -> InvoicedRevenue:
+    """Revenue *recognised* in the months of [start, end] (``persistence.revenue``): each invoiced amount counts
+    in the month it is earned — a retainer billed in advance in the month it pays for — less what credit notes
+    took back, voided invoices left out."""
     result = InvoicedRevenue(
-        source="approved invoices: time-and-materials lines by project; the rest of each invoice's net "
-        "(retainers, AI usage, minimums, discounts) on the client's unattributed row",
+        source="recognised revenue (the revenue schedule: each line in the month it is earned, credit notes "
+        "taken off, void invoices left out): time-and-materials lines by project; the rest (retainers, AI "
+        "usage, minimums, discounts) on the client's unattributed row",
         by_project={},
         unattributed_by_client={},
     )
     attributed: dict[tuple[uuid.UUID, str], Decimal] = {}
-    projects = await invoiced_by_project(session, start, end)
+    projects = list(await recognised_by_project(session, start, end))
     for project_id, currency, amount in projects:
         _add(result.by_project, project_id, currency, amount)
     query = text("SELECT id, client_id FROM projects WHERE id = ANY(:ids)")
@@ -56,8 +59,8 @@ async def invoiced_revenue(session: AsyncSession, start: date, end: date) -> Inv
     for project_id, currency, amount in projects:
         key = (clients[project_id], currency)
         attributed[key] = attributed.get(key, Decimal(0)) + amount
-    # The rest of each client's invoiced net (retainers, AI usage, minimums, discounts, …) is client revenue.
-    for (client_id, currency), total in (await invoiced_by_client(session, start, end)).items():
+    # The rest of each client's recognised net (retainers, AI usage, minimums, discounts, …) is client revenue.
+    for (client_id, currency), total in (await recognised_by_client(session, start, end)).items():
         rest = total - attributed.get((client_id, currency), Decimal(0))
         if rest:
             _add(result.unattributed_by_client, client_id, currency, rest)

@@ -96,6 +96,7 @@ COVERED_ELSEWHERE = {
     "plan_id": "tests/capacity/test_isolation.py",
     "invite_id": "tests/identity/test_isolation.py",
     "org_id": "tests/identity/test_isolation.py",
+    "credit_note_id": "tests/engagements/test_credit_notes_api.py",
 }
 
 

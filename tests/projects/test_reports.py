@@ -271,7 +271,7 @@ async def test_profitability_per_project_and_client_with_rounding_and_unconverte
         "margin": "3250.00",
         "margin_pct": "50.00",
     }
-    assert report["sources"]["invoiced"].startswith("approved invoices")
+    assert report["sources"]["invoiced"].startswith("recognised revenue")
     # A second client in EUR: 20 minutes at 100 EUR/h by a designer paid 40 USD/h plus a EUR-paid developer.
     eur_client = await make_client(client, world.org, "Globex", currency="EUR")
     eur_project = await make_project(client, world.org, eur_client, f"GLX-{uuid.uuid4().hex[:4]}", "Data Platform")

@@ -1,4 +1,4 @@
-"""invoices are collected: issue and due dates, sending, payments, overdue, dunning, void
+"""invoices are collected: issue and due dates, sending, payments, credit notes, overdue, dunning, void
 
 An approved invoice is issued (its issue date and a due date from the client's payment terms, else the
 org's collection policy), may be sent, collects payments (partially paid / paid), becomes overdue after its
@@ -30,6 +30,7 @@ _INVOICE_COLUMNS = (
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("sent_to", JSONB, nullable=False, server_default="[]"),
     sa.Column("amount_paid", sa.Numeric, nullable=False, server_default="0"),
+    sa.Column("amount_credited", sa.Numeric, nullable=False, server_default="0"),
     sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("overdue_since", sa.Date, nullable=True),
     sa.Column("voided_at", sa.DateTime(timezone=True), nullable=True),
@@ -40,12 +41,13 @@ _INVOICE_COLUMNS = (
 def upgrade() -> None:
     for column in _INVOICE_COLUMNS:
         op.add_column("invoices", column)
+    # Names pass through the metadata's convention (ck_<table>_<name>).
     op.create_check_constraint(
-        "ck_invoices_collection",
+        "collection",
         "invoices",
-        "collection IS NULL OR collection IN ('issued', 'sent', 'partially_paid', 'paid', 'void')",
+        "collection IS NULL OR collection IN ('issued', 'sent', 'partially_paid', 'paid', 'credited', 'void')",
     )
-    op.create_check_constraint("ck_invoices_amount_paid", "invoices", "amount_paid >= 0")
+    op.create_check_constraint("amount_paid", "invoices", "amount_paid >= 0")
     # Invoices approved before this revision were issued on the day they were decided.
     op.execute(
         "UPDATE invoices SET collection = 'issued', issue_date = (decided_at AT TIME ZONE 'UTC')::date, "
@@ -53,7 +55,7 @@ def upgrade() -> None:
     )
     op.add_column("clients", sa.Column("payment_terms_days", sa.Integer, nullable=True))
     op.create_check_constraint(
-        "ck_clients_payment_terms_days", "clients", "payment_terms_days IS NULL OR payment_terms_days BETWEEN 0 AND 365"
+        "payment_terms_days", "clients", "payment_terms_days IS NULL OR payment_terms_days BETWEEN 0 AND 365"
     )
 
     op.create_table(
