@@ -20,32 +20,14 @@ from persistence.finance_events import (
     INVOICE_VOIDED,
 )
 from tests.engagements.conftest import eventually, product_stack
-from tests.engagements.dates import period, retainer_terms
-from tests.engagements.test_search_attributes import FAST, draft
+from tests.engagements.test_search_attributes import contract_for, draft
 
 FINANCE = Role.FINANCE
 
 
 async def _approved_invoice(api, org, key: str, amount: str, terms_days: int | None) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    body = {"name": key.title(), "external_key": key, "currency": "USD", "timezone": "America/New_York"}
-    if terms_days is not None:
-        body["payment_terms_days"] = terms_days
-    client = await api.post("/v1/clients", json=body, headers=org.headers())
-    assert client.status_code == 201, client.text
-    assert client.json()["payment_terms_days"] == terms_days
-    contract = await api.post(
-        "/v1/contracts",
-        json={
-            "client_id": client.json()["id"],
-            "code": f"C-{key}",
-            "name": "Retainer",
-            "terms": retainer_terms(period(-1), amount),
-            "config": FAST,
-        },
-        headers=org.headers(FINANCE),
-    )
-    assert contract.status_code == 201, contract.text
-    drafted = await eventually(lambda: draft(api, org, contract.json()["id"]), timeout=60)
+    _, contract_id = await contract_for(api, org, key, amount, terms_days)
+    drafted = await eventually(lambda: draft(api, org, contract_id), timeout=60)
     approved = await api.post(f"/v1/invoices/{drafted['id']}/approve", json={}, headers=org.headers(FINANCE))
     assert approved.status_code == 200, approved.text
     invoice: dict = approved.json()  # type: ignore[type-arg]

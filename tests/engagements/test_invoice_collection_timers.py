@@ -12,36 +12,14 @@ from sqlalchemy import text
 from billing.periods import local_midnight_utc
 from core.permissions import Role
 from tests.engagements.conftest import eventually
-from tests.engagements.dates import period, retainer_terms
-from tests.engagements.test_search_attributes import FAST, draft
+from tests.engagements.test_search_attributes import contract_for, draft
 from tests.engagements.test_time_skipping import Skipping, _closed, advance_to, approve, skipping  # noqa: F401
 from workflows import names
 
 
 async def _issued(stack: Skipping, org, key: str, terms_days: int) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    api = stack.api
-    body = {
-        "name": key,
-        "external_key": key,
-        "currency": "USD",
-        "timezone": "America/New_York",
-        "payment_terms_days": terms_days,
-    }
-    client = await api.post("/v1/clients", json=body, headers=org.headers())
-    assert client.status_code == 201, client.text
-    contract = await api.post(
-        "/v1/contracts",
-        json={
-            "client_id": client.json()["id"],
-            "code": f"C-{key}",
-            "name": "Retainer",
-            "terms": retainer_terms(period(-1), "900.00"),
-            "config": FAST,
-        },
-        headers=org.headers(Role.FINANCE),
-    )
-    assert contract.status_code == 201, contract.text
-    drafted = await eventually(lambda: draft(api, org, contract.json()["id"]), timeout=60)
+    _, contract_id = await contract_for(stack.api, org, key, "900.00", terms_days)
+    drafted = await eventually(lambda: draft(stack.api, org, contract_id), timeout=60)
     return await approve(stack, org, drafted["id"])
 
 

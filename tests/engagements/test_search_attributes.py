@@ -33,18 +33,22 @@ CLIENT_KEY_ATTR = SearchAttributeKey.for_keyword(CLIENT_KEY)
 PERIOD_ATTR = SearchAttributeKey.for_keyword(PERIOD)
 
 
-async def contract_for(api, org, key: str) -> tuple[str, str]:
-    """A client ``key`` (New York) with a retainer contract from last month: one cycle to bill at once."""
+async def contract_for(api, org, key: str, amount: str = "1200.00", terms_days: int | None = None) -> tuple[str, str]:
+    """A client ``key`` (New York, optionally with its own payment terms) with a retainer contract from last
+    month: one cycle to bill at once."""
     body = {"name": key.title(), "external_key": key, "currency": "USD", "timezone": "America/New_York"}
+    if terms_days is not None:
+        body["payment_terms_days"] = terms_days
     client = await api.post("/v1/clients", json=body, headers=org.headers())
     assert client.status_code == 201, client.text
+    assert client.json()["payment_terms_days"] == terms_days
     contract = await api.post(
         "/v1/contracts",
         json={
             "client_id": client.json()["id"],
             "code": f"C-{key}",
             "name": "Retainer",
-            "terms": retainer_terms(period(-1), "1200.00"),
+            "terms": retainer_terms(period(-1), amount),
             "config": FAST,
         },
         headers=org.headers(Role.FINANCE),
