@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
@@ -34,6 +35,14 @@ def account_for(kind: str) -> RevenueAccount:
         raise ValueError(f"invoice line kind {kind!r} has no ledger account; add it to KIND_ACCOUNTS") from None
 
 
+def _by_account(amounts: Iterable[tuple[str, Decimal]]) -> tuple[LedgerLine, ...]:
+    """Line amounts summed per ledger account (by kind), accounts in a stable order, empty ones left out."""
+    totals: dict[RevenueAccount, Decimal] = defaultdict(Decimal)
+    for kind, amount in amounts:
+        totals[account_for(kind)] += amount
+    return tuple(LedgerLine(account, amount) for account, amount in sorted(totals.items()) if amount)
+
+
 def ledger_invoice(
     *,
     invoice_id: str,
@@ -44,9 +53,6 @@ def ledger_invoice(
     draft: billing.InvoiceDraft,
     contract: str = "",
 ) -> LedgerInvoice:
-    amounts: dict[RevenueAccount, Decimal] = defaultdict(Decimal)
-    for line in draft.lines:
-        amounts[account_for(line.kind)] += line.amount
     return LedgerInvoice(
         invoice_id=invoice_id,
         number=number,
@@ -55,7 +61,7 @@ def ledger_invoice(
         client_name=client_name,
         currency=draft.currency,
         period=draft.period,
-        lines=tuple(LedgerLine(account, amount) for account, amount in sorted(amounts.items()) if amount),
+        lines=_by_account((line.kind, line.amount) for line in draft.lines),
         taxes=tuple(LedgerTax(rate=t.percent / 100, amount=t.amount) for t in draft.tax if t.amount),
         total=draft.total,
         contract=contract,
@@ -74,9 +80,6 @@ def ledger_credit_note(
 ) -> LedgerInvoice:
     """A credit note as the reversal of what it credits: every amount negated, so revenue (and tax payable)
     is debited back and the receivable credited, on the same accounts the invoice used."""
-    amounts: dict[RevenueAccount, Decimal] = defaultdict(Decimal)
-    for line in note.lines:
-        amounts[account_for(line.kind)] -= line.amount
     return LedgerInvoice(
         invoice_id=credit_note_id,
         number=number,
@@ -85,7 +88,7 @@ def ledger_credit_note(
         client_name=client_name,
         currency=note.currency,
         period=note.period,
-        lines=tuple(LedgerLine(account, amount) for account, amount in sorted(amounts.items()) if amount),
+        lines=_by_account((line.kind, -line.amount) for line in note.lines),
         taxes=tuple(LedgerTax(rate=t.percent / 100, amount=-t.amount) for t in note.tax if t.amount),
         total=-note.total,
         contract=contract,
